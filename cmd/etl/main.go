@@ -1,0 +1,227 @@
+// Command etl extracts end users from Planhat, Dixa, Moesif, Userlot and file
+// exports, resolves who is the same person, and writes partitioned Parquet.
+// See README.md; the command line is specified in CONTRACT.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"etl/config"
+	"etl/demo"
+	"etl/run"
+)
+
+const usage = `usage:
+  etl run PIPELINE.yaml [--run-date YYYY-MM-DD] [--only planhat,dixa,…] [--dry-run]
+                        [--stage all] [--log-level debug|info|warn|error]
+  etl validate PIPELINE.yaml
+  etl demo [--out DIR]
+`
+
+// Exit statuses (CONTRACT.md).
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+func main() {
+	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv))
+}
+
+// Main runs the command line; it returns the exit status.
+func Main(args []string, stdout, stderr io.Writer, env config.Env) int {
+	red := &redactor{}
+	stdout, stderr = red.writer(stdout), red.writer(stderr)
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr, env, red)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr, env, red)
+	case "demo":
+		return cmdDemo(ctx, args[1:], stdout, stderr, red)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "etl: unknown command %q\n%s", args[0], usage)
+	return exitUsage
+}
+
+// parse reads flags placed before or after the positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+type runFlags struct {
+	runDate, only, stage, logLevel string
+	dryRun                         bool
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env config.Env, red *redactor) int {
+	fs := flag.NewFlagSet("etl run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f runFlags
+	fs.StringVar(&f.runDate, "run-date", time.Now().UTC().Format(time.DateOnly), "partition date (YYYY-MM-DD); default today in UTC")
+	fs.StringVar(&f.only, "only", "", "comma-separated sources to extract")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "write the tables and plan the write-back, send nothing to vendors")
+	fs.StringVar(&f.stage, "stage", "all", "extract|resolve|writeback|all")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug|info|warn|error")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "etl run: expected one pipeline file\n%s", usage)
+		return exitUsage
+	}
+	if _, err := time.Parse(time.DateOnly, f.runDate); err != nil {
+		fmt.Fprintf(stderr, "etl run: --run-date %q is not a YYYY-MM-DD date\n", f.runDate)
+		return exitUsage
+	}
+	if f.stage != "all" {
+		fmt.Fprintf(stderr, "etl run: --stage %s is not available in this version; use --stage all\n", f.stage)
+		return exitUsage
+	}
+	log, err := logger(stderr, f.logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "etl run: %v\n", err)
+		return exitUsage
+	}
+	p, err := config.Load(pos[0], env, f.runDate)
+	if err != nil {
+		return configError(stderr, err)
+	}
+	red.add(p.Secrets()...)
+	var only []string
+	if f.only != "" {
+		only = strings.Split(f.only, ",")
+	}
+	return execute(ctx, p, run.Options{RunDate: f.runDate, Only: only, DryRun: f.dryRun, Log: log}, stdout, stderr)
+}
+
+func execute(ctx context.Context, p *config.Pipeline, opt run.Options, stdout, stderr io.Writer) int {
+	sum, err := run.Run(ctx, p, opt)
+	line, _ := json.Marshal(sum)
+	fmt.Fprintf(stdout, "%s\n", line)
+	if err != nil {
+		opt.Log.Error("run failed", "error", err.Error())
+		return exitFail
+	}
+	return exitOK
+}
+
+func configError(stderr io.Writer, err error) int {
+	var ps config.Problems
+	if errors.As(err, &ps) {
+		for _, p := range ps {
+			fmt.Fprintf(stderr, "%s\n", p)
+		}
+		fmt.Fprintf(stderr, "etl: %d problem(s) in the pipeline file\n", len(ps))
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "etl: %v\n", err)
+	return exitUsage
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer, env config.Env, red *redactor) int {
+	fs := flag.NewFlagSet("etl validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "etl validate: expected one pipeline file\n%s", usage)
+		return exitUsage
+	}
+	p, err := config.Load(pos[0], env, time.Now().UTC().Format(time.DateOnly))
+	if err != nil {
+		return configError(stderr, err)
+	}
+	red.add(p.Secrets()...)
+	fmt.Fprintf(stdout, "%s: ok\n", pos[0])
+	return exitOK
+}
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, red *redactor) int {
+	fs := flag.NewFlagSet("etl demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "out", "output directory")
+	people := fs.Int("people", 2000, "synthetic people to serve")
+	logLevel := fs.String("log-level", "info", "debug|info|warn|error")
+	pos, err := parse(fs, args)
+	if err != nil || len(pos) != 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	log, err := logger(stderr, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "etl demo: %v\n", err)
+		return exitUsage
+	}
+	dir, err := os.MkdirTemp("", "etl-demo-*")
+	if err != nil {
+		fmt.Fprintf(stderr, "etl demo: %v\n", err)
+		return exitFail
+	}
+	defer os.RemoveAll(dir)
+	env, err := demo.Start(demo.Options{People: *people, Dir: dir, Out: *out})
+	if err != nil {
+		fmt.Fprintf(stderr, "etl demo: %v\n", err)
+		return exitFail
+	}
+	defer env.Close()
+	red.add(env.Secrets()...)
+	p, err := config.Load(env.Pipeline, env.Lookup, time.Now().UTC().Format(time.DateOnly))
+	if err != nil {
+		return configError(stderr, err)
+	}
+	log.Info("demo: emulators serving", "people", *people, "output", *out)
+	return execute(ctx, p, run.Options{RunDate: time.Now().UTC().Format(time.DateOnly), Log: log}, stdout, stderr)
+}
+
+// logger writes JSON lines when stderr is not a terminal, text when it is.
+func logger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	if isTerminal(os.Stderr) && w != nil {
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

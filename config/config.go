@@ -1,0 +1,262 @@
+// Package config loads and checks pipeline files: YAML with ${VAR}
+// interpolation, unknown keys refused with their line, and every value checked
+// before any network call, all problems reported at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Pipeline is one pipeline file.
+type Pipeline struct {
+	Version   int         `yaml:"version"`
+	Sources   Sources     `yaml:"sources"`
+	Resolve   Resolve     `yaml:"resolve"`
+	Output    Output      `yaml:"output"`
+	Writeback []Writeback `yaml:"writeback"`
+
+	File    string   `yaml:"-"` // where it was read from
+	secrets []string // token and key values, to redact
+}
+
+// Sources enables a vendor by its block being present.
+type Sources struct {
+	Planhat *Planhat `yaml:"planhat"`
+	Dixa    *Dixa    `yaml:"dixa"`
+	Moesif  *Moesif  `yaml:"moesif"`
+	Userlot *Userlot `yaml:"userlot"`
+	Files   []File   `yaml:"files"`
+}
+
+// API holds the settings every API source accepts.
+type API struct {
+	BaseURL     string     `yaml:"base_url"`
+	PageSize    int        `yaml:"page_size"`    // default: the vendor's maximum
+	RateLimit   *RateLimit `yaml:"rate_limit"`   // default: the vendor's documented limits
+	PhoneRegion string     `yaml:"phone_region"` // ISO country for national-format phones
+	// Timeout bounds one request; MaxRetryTime bounds the retrying of one call.
+	Timeout      time.Duration `yaml:"timeout"`
+	MaxRetryTime time.Duration `yaml:"max_retry_time"`
+}
+
+// RateLimit overrides a vendor's default pace.
+type RateLimit struct {
+	PerSecond float64 `yaml:"per_second"`
+	Burst     int     `yaml:"burst"`
+}
+
+type Planhat struct {
+	API             `yaml:",inline"`
+	Token           string `yaml:"token"`
+	IncludeArchived bool   `yaml:"include_archived"`
+}
+
+type Dixa struct {
+	API   `yaml:",inline"`
+	Token string `yaml:"token"`
+}
+
+type Moesif struct {
+	API           `yaml:",inline"`
+	Token         string `yaml:"token"`
+	CollectorURL  string `yaml:"collector_url"`
+	ApplicationID string `yaml:"application_id"`
+}
+
+type Userlot struct {
+	API    `yaml:",inline"`
+	APIKey string `yaml:"api_key"`
+}
+
+// File is a file connector: vendor exports or staged extracts.
+type File struct {
+	Name        string `yaml:"name"`
+	Path        string `yaml:"path"`
+	Format      string `yaml:"format"` // jsonl, csv, parquet
+	Shape       string `yaml:"shape"`  // a vendor name, or canonical
+	PhoneRegion string `yaml:"phone_region"`
+}
+
+// Resolve tunes identity resolution; see CONTRACT.md.
+type Resolve struct {
+	MaxRecordsPerIdentifier int      `yaml:"max_records_per_identifier"`
+	Blocked                 []string `yaml:"blocked"`
+	SourcePriority          []string `yaml:"source_priority"`
+}
+
+// Output says where the tables go.
+type Output struct {
+	URI string `yaml:"uri"`
+}
+
+// Writeback is one reverse-sync target.
+type Writeback struct {
+	Target         string   `yaml:"target"`
+	Fields         []string `yaml:"fields"`
+	Mode           string   `yaml:"mode"` // fill (default) or overwrite
+	ChunkSize      int      `yaml:"chunk_size"`
+	Concurrency    int      `yaml:"concurrency"`
+	MaxFailedRatio float64  `yaml:"max_failed_ratio"`
+}
+
+// Defaults from the contract.
+const (
+	DefaultMaxRecordsPerIdentifier = 20
+	DefaultChunkSize               = 2000
+	DefaultConcurrency             = 4
+)
+
+// DefaultSourcePriority is resolve.source_priority when unset.
+var DefaultSourcePriority = []string{"planhat", "userlot", "dixa", "moesif"}
+
+// Problem is one thing wrong in a pipeline file.
+type Problem struct {
+	File string
+	Line int
+	Key  string // dotted path, e.g. sources.planhat.page_size
+	Msg  string
+}
+
+func (p Problem) String() string {
+	loc := p.File
+	if p.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", p.File, p.Line)
+	}
+	if p.Key != "" {
+		return fmt.Sprintf("%s: %s: %s", loc, p.Key, p.Msg)
+	}
+	return fmt.Sprintf("%s: %s", loc, p.Msg)
+}
+
+// Problems is every problem found in a file; it is the error Load returns.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Env looks up a variable; Load uses it for ${VAR}.
+type Env func(name string) (string, bool)
+
+// Load reads, interpolates, decodes and validates the pipeline at path. runDate
+// is the value of ${RUN_DATE}. A returned error is a Problems listing
+// everything wrong, or an I/O error.
+func Load(path string, env Env, runDate string) (*Pipeline, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data, env, runDate)
+}
+
+// Parse is Load on bytes already read; name is used in messages.
+func Parse(name string, data []byte, env Env, runDate string) (*Pipeline, error) {
+	if env == nil {
+		env = os.LookupEnv
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Problems{{File: name, Line: yamlErrLine(err), Msg: cleanYAMLError(err)}}
+	}
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return nil, Problems{{File: name, Msg: "the file is empty"}}
+	}
+	doc := root.Content[0]
+	c := &checker{file: name}
+	c.interpolate(doc, "", func(v string) (string, bool) {
+		if v == "RUN_DATE" {
+			return runDate, true
+		}
+		return env(v)
+	})
+	c.keys(doc, pipelineType, "")
+	p := &Pipeline{File: name}
+	if err := doc.Decode(p); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			for _, m := range te.Errors {
+				c.add(lineOf(m), "", cleanYAMLError(errors.New(m)))
+			}
+		} else {
+			c.add(0, "", cleanYAMLError(err))
+		}
+	}
+	c.validate(p, doc)
+	if len(c.problems) > 0 {
+		return nil, c.problems
+	}
+	p.defaults()
+	return p, nil
+}
+
+// Secrets returns every token and key of the pipeline, to keep out of output.
+func (p *Pipeline) Secrets() []string { return p.secrets }
+
+func (p *Pipeline) defaults() {
+	if p.Resolve.MaxRecordsPerIdentifier == 0 {
+		p.Resolve.MaxRecordsPerIdentifier = DefaultMaxRecordsPerIdentifier
+	}
+	if p.Resolve.SourcePriority == nil {
+		p.Resolve.SourcePriority = DefaultSourcePriority
+	}
+	for i := range p.Writeback {
+		w := &p.Writeback[i]
+		if w.Mode == "" {
+			w.Mode = "fill"
+		}
+		if w.ChunkSize == 0 {
+			w.ChunkSize = DefaultChunkSize
+		}
+		if w.Concurrency == 0 {
+			w.Concurrency = DefaultConcurrency
+		}
+	}
+	if s := p.Sources.Planhat; s != nil {
+		p.secrets = append(p.secrets, s.Token)
+	}
+	if s := p.Sources.Dixa; s != nil {
+		p.secrets = append(p.secrets, s.Token)
+	}
+	if s := p.Sources.Moesif; s != nil {
+		p.secrets = append(p.secrets, s.Token, s.ApplicationID)
+	}
+	if s := p.Sources.Userlot; s != nil {
+		p.secrets = append(p.secrets, s.APIKey)
+	}
+}
+
+var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+func lineOf(msg string) int {
+	m := yamlLine.FindStringSubmatch(msg)
+	if m == nil {
+		return 0
+	}
+	var n int
+	fmt.Sscanf(m[1], "%d", &n)
+	return n
+}
+
+func yamlErrLine(err error) int { return lineOf(err.Error()) }
+
+// cleanYAMLError drops the library's prefixes and line (we print our own).
+func cleanYAMLError(err error) string {
+	s := err.Error()
+	s = strings.TrimPrefix(s, "yaml: ")
+	s = yamlLine.ReplaceAllString(s, "")
+	s = strings.TrimLeft(s, ": ")
+	return s
+}

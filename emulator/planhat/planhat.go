@@ -1,0 +1,191 @@
+// Package planhat emulates Planhat's /endusers API as vendors.md describes it:
+// Bearer auth, offset paging over a bare JSON array with the limit clamped to
+// 2,000, archived users hidden unless asked for, extra fields the client must
+// ignore, and 429s beyond 150 requests in any second or 200 in any minute.
+package planhat
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"etl/emulator/emu"
+	"etl/emulator/people"
+)
+
+// EndUser is Planhat's wire format.
+type EndUser struct {
+	ID          string         `json:"_id"`
+	Email       string         `json:"email,omitempty"`
+	FirstName   string         `json:"firstName,omitempty"`
+	LastName    string         `json:"lastName,omitempty"`
+	Name        string         `json:"name,omitempty"`
+	CompanyID   string         `json:"companyId,omitempty"`
+	CompanyName string         `json:"companyName,omitempty"`
+	ExternalID  string         `json:"externalId,omitempty"`
+	SourceID    string         `json:"sourceId,omitempty"`
+	Position    string         `json:"position,omitempty"`
+	Phone       string         `json:"phone,omitempty"`
+	Tags        []string       `json:"tags"`
+	OtherEmails []string       `json:"otherEmails"`
+	Featured    bool           `json:"featured"`
+	Primary     bool           `json:"primary"`
+	Archived    bool           `json:"archived"`
+	NPS         *int           `json:"nps"`
+	CreateDate  string         `json:"createDate,omitempty"`
+	UpdatedAt   string         `json:"updatedAt,omitempty"`
+	LastActive  string         `json:"lastActive,omitempty"`
+	Custom      map[string]any `json:"custom,omitempty"`
+	// Fields real responses carry that clients must ignore.
+	EmailMd5  string  `json:"emailMd5,omitempty"`
+	V         int     `json:"__v"`
+	Relevance float64 `json:"relevance,omitempty"`
+}
+
+// MaxLimit is Planhat's page size cap; larger limits are clamped to it.
+const MaxLimit = 2000
+
+// Emulator serves one Planhat tenant.
+type Emulator struct {
+	*emu.Server
+	token string
+	mu    sync.Mutex
+	users []EndUser // kept sorted by _id; insertion order is _id order too
+	next  int       // ObjectId counter
+	// OnList, when set, runs after each list request has been answered
+	// (with the count of list requests so far): tests use it to change data
+	// in the middle of a scan.
+	OnList func(n int)
+	lists  int
+}
+
+// New returns an emulator holding users, accepting token.
+func New(token string, users []EndUser) *Emulator {
+	e := &Emulator{token: token,
+		Server: emu.NewServer(errorBody,
+			&emu.SlidingWindow{N: 150, Per: time.Second},
+			&emu.SlidingWindow{N: 200, Per: time.Minute})}
+	e.users = append(e.users, users...)
+	sort.Slice(e.users, func(i, j int) bool { return e.users[i].ID < e.users[j].ID })
+	e.next = len(users)
+	return e
+}
+
+func errorBody(_ int, msg string) []byte {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	return b
+}
+
+// ObjectID makes a 24-hex id that grows with n, as Mongo ObjectIds grow with time.
+func ObjectID(n int) string {
+	return fmt.Sprintf("%08x%016x", 0x65000000+n, n)
+}
+
+// FromPeople renders people as Planhat end users, one each, with ids from start.
+func FromPeople(ps []people.Person, start int) []EndUser {
+	out := make([]EndUser, len(ps))
+	for i, p := range ps {
+		out[i] = EndUser{
+			ID: ObjectID(start + i), Email: p.Email, FirstName: p.FirstName, LastName: p.LastName,
+			Name: strings.TrimSpace(p.FirstName + " " + p.LastName), CompanyID: p.CompanyID, CompanyName: p.CompanyName,
+			ExternalID: p.ExternalID, Phone: p.Phone, Tags: p.Tags, OtherEmails: p.OtherEmails,
+			CreateDate: p.CreatedAt.Format("2006-01-02T15:04:05.000Z"), UpdatedAt: p.UpdatedAt.Format("2006-01-02T15:04:05.000Z"),
+			Custom:   map[string]any{"Days in Phase": i % 30, "Plan Tier": []string{"free", "pro", "team"}[i%3]},
+			EmailMd5: fmt.Sprintf("%032x", i), V: 0, Relevance: 1,
+		}
+	}
+	return out
+}
+
+// Insert adds users with fresh ObjectIds (so they sort after every existing one).
+func (e *Emulator) Insert(users ...EndUser) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, u := range users {
+		u.ID = ObjectID(1_000_000_000 + e.next)
+		e.next++
+		e.users = append(e.users, u)
+	}
+}
+
+// Users returns a copy of every end user, archived included.
+func (e *Emulator) Users() []EndUser {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]EndUser(nil), e.users...)
+}
+
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	auth := r.Header.Get("Authorization") == "Bearer "+e.token
+	if r.URL.Path != "/endusers" {
+		call := e.Begin(w, r, auth)
+		if call != nil {
+			call.Error(w, http.StatusNotFound, "Not found")
+		}
+		return
+	}
+	call := e.Begin(w, r, auth)
+	if call == nil {
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		e.list(w, r, call)
+	default:
+		call.Error(w, http.StatusMethodNotAllowed, "method not allowed")
+	}
+}
+
+func (e *Emulator) list(w http.ResponseWriter, r *http.Request, call *emu.Call) {
+	q := r.URL.Query()
+	limit, offset := 100, 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			call.Error(w, http.StatusBadRequest, "invalid limit")
+			return
+		}
+		limit = min(n, MaxLimit)
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			call.Error(w, http.StatusBadRequest, "invalid offset")
+			return
+		}
+		offset = n
+	}
+	archived := q.Get("archived") == "true"
+	e.mu.Lock()
+	var visible []EndUser
+	for _, u := range e.users {
+		if !u.Archived || archived {
+			visible = append(visible, u)
+		}
+	}
+	e.lists++
+	n := e.lists
+	e.mu.Unlock()
+	switch q.Get("sort") {
+	case "", "_id":
+	case "-_id":
+		sort.SliceStable(visible, func(i, j int) bool { return visible[i].ID > visible[j].ID })
+	default:
+		call.Error(w, http.StatusBadRequest, "unsupported sort")
+		return
+	}
+	page := []EndUser{}
+	if offset < len(visible) {
+		page = visible[offset:min(len(visible), offset+limit)]
+	}
+	body, _ := json.Marshal(page)
+	call.Reply(w, http.StatusOK, body)
+	if e.OnList != nil {
+		e.OnList(n)
+	}
+}

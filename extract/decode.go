@@ -1,0 +1,195 @@
+package extract
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Page holds one response's records as raw JSON, so that a record that does
+// not decode is rejected on its own instead of failing the page.
+type Page struct {
+	Items []json.RawMessage
+}
+
+// DecodeArray reads a JSON array of objects, one element at a time.
+func (p *Page) DecodeArray(r io.Reader) error {
+	p.Items = p.Items[:0] // a retried response starts over
+	dec := json.NewDecoder(r)
+	if err := p.decodeArray(dec); err != nil {
+		return err
+	}
+	return atEOF(dec)
+}
+
+func (p *Page) decodeArray(dec *json.Decoder) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("expected a JSON array, got %v", tok)
+	}
+	for dec.More() {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		p.Items = append(p.Items, raw)
+	}
+	_, err = dec.Token()
+	return err
+}
+
+// DecodeArrayField reads an object and the array under key (e.g. Dixa's
+// "data"), calling other for every other top-level key.
+func (p *Page) DecodeArrayField(r io.Reader, key string, other func(key string, dec *json.Decoder) error) error {
+	p.Items = p.Items[:0] // a retried response starts over
+	dec := json.NewDecoder(r)
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("expected a JSON object, got %v", tok)
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		k, _ := t.(string)
+		switch {
+		case k == key:
+			if err := p.decodeArray(dec); err != nil {
+				return err
+			}
+		case other != nil:
+			if err := other(k, dec); err != nil {
+				return err
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return err
+	}
+	return atEOF(dec)
+}
+
+// atEOF refuses anything but whitespace after the top-level value.
+func atEOF(dec *json.Decoder) error {
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// Text is a JSON string that also accepts numbers and booleans (vendors send
+// ids as either) and null; anything else is an error naming the type.
+type Text string
+
+func (t *Text) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0 || string(b) == "null":
+		*t = ""
+	case b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*t = Text(s)
+	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9') || string(b) == "true" || string(b) == "false":
+		*t = Text(b)
+	default:
+		return fmt.Errorf("expected a string, got %s", kind(b))
+	}
+	return nil
+}
+
+// Texts is a list of Text; a single value is taken as a list of one.
+type Texts []string
+
+func (ts *Texts) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '[' {
+		var items []Text
+		if err := json.Unmarshal(b, &items); err != nil {
+			return err
+		}
+		out := make([]string, 0, len(items))
+		for _, it := range items {
+			if it != "" {
+				out = append(out, string(it))
+			}
+		}
+		*ts = out
+		return nil
+	}
+	var one Text
+	if err := one.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	*ts = nil
+	if one != "" {
+		*ts = Texts{string(one)}
+	}
+	return nil
+}
+
+func kind(b []byte) string {
+	switch b[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	return "an unknown value"
+}
+
+// ParseTime reads the timestamp forms vendors send: RFC 3339 with or without
+// fraction or zone, a trailing zone name in brackets (Dixa's "…Z[GMT]"), or
+// epoch seconds/milliseconds. Empty is the zero time. The result is UTC.
+func ParseTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if i := strings.IndexByte(s, '['); i > 0 && strings.HasSuffix(s, "]") {
+		s = s[:i]
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if n > 1e11 { // milliseconds
+			return time.UnixMilli(int64(n)).UTC(), nil
+		}
+		return time.Unix(int64(n), 0).UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("unreadable timestamp %q", s)
+}
+
+// GuessID pulls an id out of a record that failed to decode, for rejects.
+func GuessID(raw []byte, key string) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return ""
+	}
+	var t Text
+	if v, ok := m[key]; ok && t.UnmarshalJSON(v) == nil {
+		return string(t)
+	}
+	return ""
+}

@@ -1,0 +1,140 @@
+package load
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// Part is one written Parquet file.
+type Part struct {
+	Key   string `json:"key"`
+	Rows  int64  `json:"rows"`
+	Bytes int64  `json:"bytes"`
+}
+
+// Part files are cut at this many rows, so readers can split work and a
+// writer never buffers more than one row group.
+const (
+	DefaultPartRows     = 1_000_000
+	DefaultRowGroupRows = 128 * 1024
+)
+
+// TableWriter writes one table's record batches as zstd Parquet part files.
+type TableWriter struct {
+	ctx      context.Context
+	store    Store
+	schema   *arrow.Schema
+	prefix   string // e.g. end_users/dt=2026-01-01/
+	runID    string
+	partRows int64
+
+	obj   Object
+	cw    *countWriter
+	fw    *pqarrow.FileWriter
+	rows  int64
+	parts []Part
+}
+
+func newTableWriter(ctx context.Context, s Store, schema *arrow.Schema, prefix, runID string) *TableWriter {
+	return &TableWriter{ctx: ctx, store: s, schema: schema, prefix: prefix, runID: runID, partRows: DefaultPartRows}
+}
+
+// Write appends a batch; the caller keeps ownership of rec.
+func (t *TableWriter) Write(rec arrow.Record) error {
+	if rec.NumRows() == 0 {
+		return nil
+	}
+	if t.fw == nil {
+		if err := t.open(); err != nil {
+			return err
+		}
+	}
+	if err := t.fw.WriteBuffered(rec); err != nil {
+		return fmt.Errorf("writing %s: %w", t.store.URI(t.partKey()), err)
+	}
+	t.rows += rec.NumRows()
+	if t.rows >= t.partRows {
+		return t.closePart()
+	}
+	return nil
+}
+
+func (t *TableWriter) partKey() string {
+	return fmt.Sprintf("%spart-%s-%05d.parquet", t.prefix, t.runID, len(t.parts))
+}
+
+func (t *TableWriter) open() error {
+	obj, err := t.store.Create(t.ctx, t.partKey())
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", t.store.URI(t.partKey()), err)
+	}
+	t.obj, t.cw = obj, &countWriter{w: obj}
+	props := parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithMaxRowGroupLength(DefaultRowGroupRows),
+	)
+	t.fw, err = pqarrow.NewFileWriter(t.schema, t.cw, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		obj.Abort()
+		t.obj = nil
+		return err
+	}
+	t.rows = 0
+	return nil
+}
+
+func (t *TableWriter) closePart() error {
+	key := t.partKey()
+	if err := t.fw.Close(); err != nil {
+		t.obj.Abort()
+		t.fw, t.obj = nil, nil
+		return fmt.Errorf("finishing %s: %w", t.store.URI(key), err)
+	}
+	if err := t.obj.Close(); err != nil {
+		t.fw, t.obj = nil, nil
+		return fmt.Errorf("storing %s: %w", t.store.URI(key), err)
+	}
+	t.parts = append(t.parts, Part{Key: key, Rows: t.rows, Bytes: t.cw.n})
+	t.fw, t.obj = nil, nil
+	return nil
+}
+
+// Close finishes the last part. A table with no rows still gets one (empty)
+// part file, so that readers see its columns.
+func (t *TableWriter) Close() ([]Part, error) {
+	if t.fw == nil && len(t.parts) == 0 {
+		if err := t.open(); err != nil {
+			return nil, err
+		}
+	}
+	if t.fw != nil {
+		if err := t.closePart(); err != nil {
+			return nil, err
+		}
+	}
+	return t.parts, nil
+}
+
+// abort discards the part being written.
+func (t *TableWriter) abort() {
+	if t.obj != nil {
+		t.obj.Abort()
+		t.fw, t.obj = nil, nil
+	}
+}
+
+type countWriter struct {
+	w interface{ Write([]byte) (int, error) }
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,62 @@
+package run
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+
+	"etl/config"
+	"etl/extract"
+	"etl/extract/pace"
+	"etl/extract/planhat"
+	"etl/extract/vendorhttp"
+	"etl/transform/normalise"
+	"etl/vendors"
+)
+
+// source is one enabled source, ready to extract.
+type source struct {
+	name      string
+	extractor extract.Extractor
+	normalise normalise.Options
+}
+
+// sources builds the enabled sources, keeping only those in only (if set).
+func sources(p *config.Pipeline, only []string) ([]source, error) {
+	var out []source
+	want := func(name string) bool { return len(only) == 0 || slices.Contains(only, name) }
+	if s := p.Sources.Planhat; s != nil && want(vendors.Planhat) {
+		c, err := client(vendors.Planhat, s.API, planhat.Auth(s.Token))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, source{name: vendors.Planhat,
+			extractor: planhat.New(planhat.Options{Client: c, PageSize: s.PageSize, IncludeArchived: s.IncludeArchived}),
+			normalise: normalise.Options{PhoneRegion: s.PhoneRegion}})
+	}
+	for _, name := range only {
+		if !slices.ContainsFunc(out, func(s source) bool { return s.name == name }) {
+			return nil, fmt.Errorf("--only %s: no such source in the pipeline", name)
+		}
+	}
+	return out, nil
+}
+
+// client builds the HTTP client of an API source with its pacer.
+func client(vendor string, a config.API, auth func(http.Header)) (*vendorhttp.Client, error) {
+	limits := vendors.Of[vendor].Pace
+	if r := a.RateLimit; r != nil {
+		limits = pace.Limits{PerSecond: r.PerSecond, Burst: r.Burst}
+	}
+	c, err := vendorhttp.New(vendor, a.BaseURL, auth, pace.New(limits))
+	if err != nil {
+		return nil, err
+	}
+	if a.Timeout > 0 {
+		c.Timeout = a.Timeout
+	}
+	if a.MaxRetryTime > 0 {
+		c.Retry.MaxElapsed = a.MaxRetryTime
+	}
+	return c, nil
+}

@@ -1,0 +1,122 @@
+// Package schemas holds the Arrow schemas of every table etl writes. Writers,
+// readers and tests all take them from here, so a column is defined once.
+package schemas
+
+import "github.com/apache/arrow-go/v18/arrow"
+
+var (
+	str        = arrow.BinaryTypes.String
+	stringList = arrow.ListOf(arrow.BinaryTypes.String)
+	// Timestamp is UTC with microsecond precision: Parquet TIMESTAMP(MICROS, UTC),
+	// which DuckDB, Spark, Trino and Athena all read as an instant.
+	Timestamp = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+)
+
+// Table names, as they appear in the output layout.
+const (
+	TableSources = "end_user_sources"
+	TableUsers   = "end_users"
+	TableRejects = "rejects"
+)
+
+// Tables lists every table a run writes, in the order they are committed.
+var Tables = []string{TableSources, TableUsers, TableRejects}
+
+// Column positions in EndUserSources. Extractors fill a batch of this schema
+// with vendor values as they are; transform normalises it in place of a copy;
+// resolve fills person_id.
+const (
+	SrcSource = iota
+	SrcSourceID
+	SrcPersonID
+	SrcEmail
+	SrcEmails
+	SrcExternalID
+	SrcFirstName
+	SrcLastName
+	SrcName
+	SrcPhone
+	SrcCompanyID
+	SrcCompanyName
+	SrcTags
+	SrcCreatedAt
+	SrcUpdatedAt
+	SrcAttributes
+)
+
+// EndUserSources is one row per vendor record.
+var EndUserSources = arrow.NewSchema([]arrow.Field{
+	{Name: "source", Type: str},
+	{Name: "source_id", Type: str},
+	{Name: "person_id", Type: str, Nullable: true},
+	{Name: "email", Type: str, Nullable: true},
+	{Name: "emails", Type: stringList, Nullable: true},
+	{Name: "external_id", Type: str, Nullable: true},
+	{Name: "first_name", Type: str, Nullable: true},
+	{Name: "last_name", Type: str, Nullable: true},
+	{Name: "name", Type: str, Nullable: true},
+	{Name: "phone", Type: str, Nullable: true},
+	{Name: "company_id", Type: str, Nullable: true},
+	{Name: "company_name", Type: str, Nullable: true},
+	{Name: "tags", Type: stringList, Nullable: true},
+	{Name: "created_at", Type: Timestamp, Nullable: true},
+	{Name: "updated_at", Type: Timestamp, Nullable: true},
+	{Name: "attributes", Type: str, Nullable: true},
+}, nil)
+
+// Column positions in EndUsers.
+const (
+	UsrPersonID = iota
+	UsrEmail
+	UsrEmails
+	UsrExternalID
+	UsrFirstName
+	UsrLastName
+	UsrName
+	UsrPhone
+	UsrCompanyName
+	UsrTags
+	UsrSources
+	UsrRecordCount
+	UsrCreatedAt
+	UsrUpdatedAt
+)
+
+// EndUsers is one row per resolved person.
+var EndUsers = arrow.NewSchema([]arrow.Field{
+	{Name: "person_id", Type: str},
+	{Name: "email", Type: str, Nullable: true},
+	{Name: "emails", Type: stringList, Nullable: true},
+	{Name: "external_id", Type: str, Nullable: true},
+	{Name: "first_name", Type: str, Nullable: true},
+	{Name: "last_name", Type: str, Nullable: true},
+	{Name: "name", Type: str, Nullable: true},
+	{Name: "phone", Type: str, Nullable: true},
+	{Name: "company_name", Type: str, Nullable: true},
+	{Name: "tags", Type: stringList, Nullable: true},
+	{Name: "sources", Type: stringList, Nullable: true},
+	{Name: "record_count", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "created_at", Type: Timestamp, Nullable: true},
+	{Name: "updated_at", Type: Timestamp, Nullable: true},
+}, nil)
+
+// Reject stages.
+const (
+	StageExtract   = "extract"
+	StageNormalise = "normalise"
+	StageWriteback = "writeback"
+)
+
+// Rejects holds records or write-back items that failed, with why.
+var Rejects = arrow.NewSchema([]arrow.Field{
+	{Name: "stage", Type: str},
+	{Name: "source", Type: str},
+	{Name: "source_id", Type: str, Nullable: true},
+	{Name: "reason", Type: str},
+	{Name: "raw", Type: str, Nullable: true},
+}, nil)
+
+// Reject is one row of the rejects table.
+type Reject struct {
+	Stage, Source, SourceID, Reason, Raw string
+}

@@ -1,0 +1,262 @@
+// Package normalise cleans extracted end_user_sources batches: emails
+// trimmed, lower-cased and validated, phones to E.164, names composed, tags
+// de-duplicated, ids trimmed, text made valid UTF-8.
+package normalise
+
+import (
+	"encoding/json"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/nyaruka/phonenumbers"
+
+	"etl/schemas"
+)
+
+// Stats count what normalisation changed or could not use.
+type Stats struct {
+	InvalidEmails     int64 `json:"invalid_emails"`
+	UnparseablePhones int64 `json:"unparseable_phones"`
+	Rejected          int64 `json:"rejected"`
+}
+
+func (s *Stats) Add(o Stats) {
+	s.InvalidEmails += o.InvalidEmails
+	s.UnparseablePhones += o.UnparseablePhones
+	s.Rejected += o.Rejected
+}
+
+// Options for one source.
+type Options struct {
+	PhoneRegion string // ISO country for national-format phones; "" parses only +/international
+}
+
+var emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+
+// Email normalises one address; ok is false when it is not valid.
+func Email(s string) (string, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" || !emailRE.MatchString(s) {
+		return s, false
+	}
+	return s, true
+}
+
+// Phone returns the E.164 form of raw when phonenumbers finds a valid number:
+// "+" numbers need no region, national and "00" numbers need region.
+func Phone(raw, region string) (string, bool) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", false
+	}
+	r := strings.ToUpper(region)
+	if strings.HasPrefix(raw, "+") {
+		r = ""
+	} else if r == "" {
+		return "", false
+	}
+	num, err := phonenumbers.Parse(raw, r)
+	if err != nil || !phonenumbers.IsValidNumber(num) {
+		return "", false
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), true
+}
+
+// Batch normalises rec (of schemas.EndUserSources) into a new record; rows
+// that cannot be kept come back as rejects. The caller releases both records.
+func Batch(mem memory.Allocator, rec arrow.Record, opt Options) (arrow.Record, []schemas.Reject, Stats) {
+	var st Stats
+	var rejects []schemas.Reject
+	b := array.NewRecordBuilder(mem, schemas.EndUserSources)
+	defer b.Release()
+	n := int(rec.NumRows())
+	b.Reserve(n)
+	col := func(i int) *array.String { return rec.Column(i).(*array.String) }
+	source, sourceID := col(schemas.SrcSource), col(schemas.SrcSourceID)
+	personID := col(schemas.SrcPersonID)
+	email, extID := col(schemas.SrcEmail), col(schemas.SrcExternalID)
+	first, last, name := col(schemas.SrcFirstName), col(schemas.SrcLastName), col(schemas.SrcName)
+	phone, compID, compName := col(schemas.SrcPhone), col(schemas.SrcCompanyID), col(schemas.SrcCompanyName)
+	attrs := col(schemas.SrcAttributes)
+	emails := rec.Column(schemas.SrcEmails).(*array.List)
+	tags := rec.Column(schemas.SrcTags).(*array.List)
+	created := rec.Column(schemas.SrcCreatedAt).(*array.Timestamp)
+	updated := rec.Column(schemas.SrcUpdatedAt).(*array.Timestamp)
+
+	sb := func(i int) *array.StringBuilder { return b.Field(i).(*array.StringBuilder) }
+	var all []string
+	for i := 0; i < n; i++ {
+		sid := strings.TrimSpace(valid(sourceID.Value(i)))
+		if sid == "" {
+			st.Rejected++
+			rejects = append(rejects, schemas.Reject{Stage: schemas.StageNormalise, Source: source.Value(i), Reason: "record has no id"})
+			continue
+		}
+		var extra map[string]string // raw values kept in attributes
+		keep := func(k, v string) {
+			if extra == nil {
+				extra = map[string]string{}
+			}
+			extra[k] = v
+		}
+		sb(schemas.SrcSource).Append(source.Value(i))
+		sb(schemas.SrcSourceID).Append(sid)
+		appendOpt(sb(schemas.SrcPersonID), str(personID, i))
+
+		all = all[:0]
+		primary := ""
+		if raw := str(email, i); raw != "" {
+			if e, ok := Email(raw); ok {
+				primary = e
+				all = append(all, e)
+			} else {
+				st.InvalidEmails++
+				keep("email_raw", raw)
+			}
+		}
+		for _, raw := range listValues(emails, i) {
+			if e, ok := Email(raw); ok {
+				all = append(all, e)
+			} else if strings.TrimSpace(raw) != "" {
+				st.InvalidEmails++
+			}
+		}
+		appendOpt(sb(schemas.SrcEmail), primary)
+		appendList(b.Field(schemas.SrcEmails).(*array.ListBuilder), sortUnique(all))
+
+		appendOpt(sb(schemas.SrcExternalID), strings.TrimSpace(str(extID, i)))
+		fn, ln := clean(str(first, i)), clean(str(last, i))
+		nm := clean(str(name, i))
+		if nm == "" {
+			nm = strings.TrimSpace(fn + " " + ln)
+		}
+		appendOpt(sb(schemas.SrcFirstName), fn)
+		appendOpt(sb(schemas.SrcLastName), ln)
+		appendOpt(sb(schemas.SrcName), nm)
+
+		ph := ""
+		if raw := strings.TrimSpace(str(phone, i)); raw != "" {
+			if e, ok := Phone(raw, opt.PhoneRegion); ok {
+				ph = e
+			} else {
+				st.UnparseablePhones++
+				keep("phone_raw", raw)
+			}
+		}
+		appendOpt(sb(schemas.SrcPhone), ph)
+		appendOpt(sb(schemas.SrcCompanyID), strings.TrimSpace(str(compID, i)))
+		appendOpt(sb(schemas.SrcCompanyName), clean(str(compName, i)))
+
+		all = all[:0]
+		for _, t := range listValues(tags, i) {
+			if t = clean(t); t != "" {
+				all = append(all, t)
+			}
+		}
+		appendList(b.Field(schemas.SrcTags).(*array.ListBuilder), sortUnique(all))
+		appendTS(b.Field(schemas.SrcCreatedAt).(*array.TimestampBuilder), created, i)
+		appendTS(b.Field(schemas.SrcUpdatedAt).(*array.TimestampBuilder), updated, i)
+		appendOpt(sb(schemas.SrcAttributes), withExtra(str(attrs, i), extra))
+	}
+	return b.NewRecord(), rejects, st
+}
+
+func str(a *array.String, i int) string {
+	if a.IsNull(i) {
+		return ""
+	}
+	return valid(a.Value(i))
+}
+
+// valid replaces invalid UTF-8, which Parquet readers refuse.
+func valid(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// clean trims and collapses inner runs of whitespace.
+func clean(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "  ") || strings.ContainsAny(s, "\t\n\r") {
+		s = strings.Join(strings.Fields(s), " ")
+	}
+	return s
+}
+
+func listValues(l *array.List, i int) []string {
+	if l.IsNull(i) {
+		return nil
+	}
+	start, end := l.ValueOffsets(i)
+	vals := l.ListValues().(*array.String)
+	out := make([]string, 0, end-start)
+	for j := start; j < end; j++ {
+		if !vals.IsNull(int(j)) {
+			out = append(out, valid(vals.Value(int(j))))
+		}
+	}
+	return out
+}
+
+func sortUnique(s []string) []string {
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+func appendOpt(b *array.StringBuilder, v string) {
+	if v == "" {
+		b.AppendNull()
+		return
+	}
+	b.Append(v)
+}
+
+func appendList(b *array.ListBuilder, vs []string) {
+	if len(vs) == 0 {
+		b.AppendNull()
+		return
+	}
+	b.Append(true)
+	vb := b.ValueBuilder().(*array.StringBuilder)
+	for _, v := range vs {
+		vb.Append(v)
+	}
+}
+
+func appendTS(b *array.TimestampBuilder, a *array.Timestamp, i int) {
+	if a.IsNull(i) {
+		b.AppendNull()
+		return
+	}
+	b.Append(a.Value(i))
+}
+
+// withExtra adds raw values the columns could not hold to the attributes JSON,
+// keeping keys sorted (encoding/json sorts map keys).
+func withExtra(attrs string, extra map[string]string) string {
+	if len(extra) == 0 {
+		return attrs
+	}
+	m := map[string]json.RawMessage{}
+	if attrs != "" {
+		if err := json.Unmarshal([]byte(attrs), &m); err != nil {
+			m = map[string]json.RawMessage{"attributes_raw": mustJSON(attrs)}
+		}
+	}
+	for k, v := range extra {
+		m[k] = mustJSON(v)
+	}
+	return string(mustJSON(m))
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
