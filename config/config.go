@@ -186,10 +186,10 @@ func Parse(name string, data []byte, env Env, runDate string) (*Pipeline, error)
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			for _, m := range te.Errors {
-				c.add(lineOf(m), "", cleanYAMLError(errors.New(m)))
+				c.add(lineOf(m), "", "%s", cleanYAMLError(errors.New(m)))
 			}
 		} else {
-			c.add(0, "", cleanYAMLError(err))
+			c.add(0, "", "%s", cleanYAMLError(err))
 		}
 	}
 	c.validate(p, doc)

@@ -1,0 +1,98 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func env(vars map[string]string) Env {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+func TestParseValid(t *testing.T) {
+	src := `version: 1
+sources:
+  planhat: {base_url: https://api.planhat.com, token: "${PH}", page_size: 500}
+  files:
+    - {name: crm_export, path: "s3://bucket/exports/dt=${RUN_DATE}/*.jsonl", format: jsonl, shape: planhat}
+output:
+  uri: s3://warehouse/end_users
+writeback:
+  - {target: planhat, fields: [external_id, phone]}
+`
+	p, err := Parse("p.yaml", []byte(src), env(map[string]string{"PH": "secret-token"}), "2026-03-04")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Sources.Planhat.Token != "secret-token" || p.Sources.Planhat.PageSize != 500 {
+		t.Fatalf("planhat: %+v", p.Sources.Planhat)
+	}
+	if got := p.Sources.Files[0].Path; got != "s3://bucket/exports/dt=2026-03-04/*.jsonl" {
+		t.Fatalf("RUN_DATE not interpolated: %s", got)
+	}
+	if p.Resolve.MaxRecordsPerIdentifier != 20 || strings.Join(p.Resolve.SourcePriority, ",") != "planhat,userlot,dixa,moesif" {
+		t.Fatalf("resolve defaults: %+v", p.Resolve)
+	}
+	w := p.Writeback[0]
+	if w.Mode != "fill" || w.ChunkSize != 2000 || w.Concurrency != 4 {
+		t.Fatalf("writeback defaults: %+v", w)
+	}
+	if s := p.Secrets(); len(s) != 1 || s[0] != "secret-token" {
+		t.Fatalf("secrets: %v", s)
+	}
+}
+
+func TestParseProblems(t *testing.T) {
+	cases := []struct {
+		name, src string
+		want      []string // each must appear in the error, with its line
+	}{
+		{"unknown key names line and key", "version: 1\nsources:\n  planhat:\n    base_url: https://x.io\n    token: t\n    tokn: u\noutput: {uri: o}\n",
+			[]string{`p.yaml:6: sources.planhat.tokn: unknown key (did you mean "token"?)`}},
+		{"unknown top-level key", "version: 1\nsource: {}\noutput: {uri: o}\n",
+			[]string{"p.yaml:2: source: unknown key", "no source is enabled"}},
+		{"missing variable named", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: \"${DIXA_TOKEN}\"}\noutput: {uri: o}\n",
+			[]string{"p.yaml:3: sources.dixa.token: environment variable DIXA_TOKEN is not set"}},
+		{"page size above the vendor maximum", "version: 1\nsources:\n  userlot: {base_url: https://x.io, api_key: k, page_size: 501}\noutput: {uri: o}\n",
+			[]string{"sources.userlot.page_size: must be between 1 and 500"}},
+		{"bad url", "version: 1\nsources:\n  moesif: {base_url: \"api.moesif.com\", token: k}\noutput: {uri: o}\n",
+			[]string{"sources.moesif.base_url: must be an http(s) URL"}},
+		{"wrong type", "version: 1\nsources:\n  planhat: {base_url: https://x.io, token: t, page_size: many}\noutput: {uri: o}\n",
+			[]string{"p.yaml:3: cannot unmarshal"}},
+		{"writeback field not writable", "version: 1\nsources:\n  moesif: {base_url: https://x.io, token: k}\noutput: {uri: o}\nwriteback:\n  - {target: moesif, fields: [external_id], chunk_size: 3000}\n",
+			[]string{`writeback[0].fields[0]: moesif cannot write "external_id"`, "writeback[0].chunk_size: must be between 1 and 2000"}},
+		{"writeback target must be a source", "version: 1\nsources:\n  moesif: {base_url: https://x.io, token: k}\noutput: {uri: o}\nwriteback:\n  - {target: dixa, fields: [email]}\n",
+			[]string{"writeback[0].target: dixa must also be a source"}},
+		{"file source checks", "version: 1\nsources:\n  files:\n    - {name: planhat, path: x.jsonl, format: xml, shape: hubspot}\noutput: {uri: o}\n",
+			[]string{"sources.files[0].name", "sources.files[0].format", "sources.files[0].shape"}},
+		{"phone region", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t, phone_region: XX}\noutput: {uri: o}\n",
+			[]string{"sources.dixa.phone_region"}},
+		{"output required", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\n",
+			[]string{"output.uri: is required"}},
+		{"not yaml", "version: 1\nsources: [\n", []string{"p.yaml:"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("p.yaml", []byte(c.src), env(nil), "2026-01-01")
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("want Problems, got %v", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%s", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestParseReportsAllProblemsAtOnce(t *testing.T) {
+	src := "version: 2\nsources:\n  planhat: {base_url: ftp://x, token: t, page_size: 9000, colour: red}\noutput: {}\n"
+	_, err := Parse("p.yaml", []byte(src), env(nil), "2026-01-01")
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) < 5 {
+		t.Fatalf("want at least 5 problems, got %v", err)
+	}
+}
