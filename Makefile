@@ -22,7 +22,8 @@ test: tools vet
 	$(GO) test -count=1 -timeout 30m ./...
 
 vet:
-	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	@files=$$(find . -name '*.go' -not -path './.cache/*' | xargs gofmt -l); \
+	  if [ -n "$$files" ]; then echo "gofmt needed: $$files"; exit 1; fi
 	$(GO) vet ./...
 
 clean:

@@ -108,7 +108,9 @@ func (l Local) List(_ context.Context, prefix string) ([]string, error) {
 	return keys, err
 }
 
-func (l Local) Open(_ context.Context, key string) (io.ReadCloser, error) { return os.Open(l.path(key)) }
+func (l Local) Open(_ context.Context, key string) (io.ReadCloser, error) {
+	return os.Open(l.path(key))
+}
 
 func (l Local) Delete(_ context.Context, keys ...string) error {
 	var errs []error

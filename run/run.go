@@ -38,16 +38,17 @@ type Options struct {
 
 // Summary is the run's result, printed as the last stdout line.
 type Summary struct {
-	RunDate   string                  `json:"run_date"`
-	Status    string                  `json:"status"`
-	Error     string                  `json:"error,omitempty"`
-	Output    string                  `json:"output"`
-	RunID     string                  `json:"run_id"`
-	Seconds   float64                 `json:"seconds"`
-	Sources   map[string]*SourceStats `json:"sources"`
-	Tables    map[string]TableStats   `json:"tables"`
-	Resolve   *resolve.Stats          `json:"resolve,omitempty"`
-	Normalise normalise.Stats         `json:"normalise"`
+	RunDate   string                     `json:"run_date"`
+	Status    string                     `json:"status"`
+	Error     string                     `json:"error,omitempty"`
+	Output    string                     `json:"output"`
+	RunID     string                     `json:"run_id"`
+	Seconds   float64                    `json:"seconds"`
+	Sources   map[string]*SourceStats    `json:"sources"`
+	Tables    map[string]TableStats      `json:"tables"`
+	Resolve   *resolve.Stats             `json:"resolve,omitempty"`
+	Normalise normalise.Stats            `json:"normalise"`
+	Writeback map[string]*WritebackStats `json:"writeback"`
 }
 
 // SourceStats are one source's counts.
@@ -81,7 +82,7 @@ func Run(ctx context.Context, p *config.Pipeline, opt Options) (*Summary, error)
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	sum := &Summary{RunDate: opt.RunDate, Status: StatusFailed, Output: p.Output.URI, RunID: load.NewRunID(),
-		Sources: map[string]*SourceStats{}, Tables: map[string]TableStats{}}
+		Sources: map[string]*SourceStats{}, Tables: map[string]TableStats{}, Writeback: map[string]*WritebackStats{}}
 	err := execute(ctx, p, opt, sum)
 	sum.Seconds = time.Since(start).Seconds()
 	if err != nil {
@@ -150,12 +151,7 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary)
 		}
 		return err
 	}
-	names := make([]string, 0, len(srcs))
-	for _, s := range srcs {
-		names = append(names, s.name)
-	}
-	sort.Strings(names)
-	return resolveAndLoad(ctx, p, opt, sum, store, stage, names, rejects)
+	return resolveAndLoad(ctx, p, opt, sum, store, stage, srcs, rejects)
 }
 
 // extractOne runs one source's extractor, normalising each batch into staging.
@@ -187,7 +183,12 @@ func extractOne(ctx context.Context, s source, stage *staging, opt Options, reje
 	return err
 }
 
-func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, store load.Store, stage *staging, names []string, rejects *rejectList) error {
+func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, store load.Store, stage *staging, srcs []source, rejects *rejectList) error {
+	names := make([]string, 0, len(srcs))
+	for _, s := range srcs {
+		names = append(names, s.name)
+	}
+	sort.Strings(names)
 	r := resolve.New(resolve.Config{MaxRecordsPerIdentifier: p.Resolve.MaxRecordsPerIdentifier,
 		Blocked: p.Resolve.Blocked, SourcePriority: p.Resolve.SourcePriority})
 	if err := stage.each(names, func(rec arrow.Record) error { r.Add(rec); return nil }); err != nil {
@@ -209,6 +210,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 			}
 		}
 	}()
+	targets := targets(p, srcs, opt)
 	sources := part.Table(ctx, schemas.TableSources, schemas.EndUserSources)
 	if err := stage.each(names, func(rec arrow.Record) error {
 		out, err := res.Annotate(opt.Mem, rec)
@@ -216,6 +218,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 			return err
 		}
 		defer out.Release()
+		gather(targets, out)
 		return sources.Write(out)
 	}); err != nil {
 		return err
@@ -225,16 +228,26 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	if err != nil {
 		return err
 	}
-	for i, rec := range people {
-		err := users.Write(rec)
-		rec.Release()
-		if err != nil {
-			for _, rest := range people[i+1:] {
-				rest.Release()
-			}
+	defer func() {
+		for _, rec := range people {
+			rec.Release()
+		}
+	}()
+	for _, rec := range people {
+		if err := users.Write(rec); err != nil {
 			return err
 		}
 	}
+
+	// Write-back runs before the tables are committed, so that its refused
+	// items land in this run's rejects; its failure still leaves complete tables.
+	plan := part.Table(ctx, schemas.TablePlan, schemas.WritebackPlan)
+	wbRejects, wbErr := writeBack(ctx, opt.Mem, targets, resolvedValues(targets, people), plan, opt.DryRun, sum, opt)
+	if wbErr != nil && ctx.Err() != nil {
+		return wbErr
+	}
+	rejects.rows = append(rejects.rows, wbRejects...)
+
 	rjw := part.Table(ctx, schemas.TableRejects, schemas.Rejects)
 	rjRec := rejectsRecord(opt.Mem, rejects.rows)
 	err = rjw.Write(rjRec)
@@ -262,7 +275,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	}
 	committed = true
 	opt.Log.Info("tables written", "output", p.Output.URI, "run_date", opt.RunDate, "persons", rs.Persons)
-	return nil
+	return wbErr
 }
 
 // reconcile checks that every extracted record landed exactly once.

@@ -10,6 +10,7 @@ import (
 	"etl/extract/pace"
 	"etl/extract/planhat"
 	"etl/extract/vendorhttp"
+	"etl/load/writeback"
 	"etl/transform/normalise"
 	"etl/vendors"
 )
@@ -19,6 +20,9 @@ type source struct {
 	name      string
 	extractor extract.Extractor
 	normalise normalise.Options
+	// sender writes back into the vendor through the extractor's client, so
+	// both share one pacer; nil for sources that cannot be written to.
+	sender writeback.Sender
 }
 
 // sources builds the enabled sources, keeping only those in only (if set).
@@ -32,7 +36,8 @@ func sources(p *config.Pipeline, only []string) ([]source, error) {
 		}
 		out = append(out, source{name: vendors.Planhat,
 			extractor: planhat.New(planhat.Options{Client: c, PageSize: s.PageSize, IncludeArchived: s.IncludeArchived}),
-			normalise: normalise.Options{PhoneRegion: s.PhoneRegion}})
+			normalise: normalise.Options{PhoneRegion: s.PhoneRegion},
+			sender:    writeback.Planhat{Client: c}})
 	}
 	for _, name := range only {
 		if !slices.ContainsFunc(out, func(s source) bool { return s.name == name }) {

@@ -17,10 +17,11 @@ const (
 	TableSources = "end_user_sources"
 	TableUsers   = "end_users"
 	TableRejects = "rejects"
+	TablePlan    = "writeback_plan"
 )
 
 // Tables lists every table a run writes, in the order they are committed.
-var Tables = []string{TableSources, TableUsers, TableRejects}
+var Tables = []string{TableSources, TableUsers, TableRejects, TablePlan}
 
 // Column positions in EndUserSources. Extractors fill a batch of this schema
 // with vendor values as they are; transform normalises it in place of a copy;
@@ -120,3 +121,14 @@ var Rejects = arrow.NewSchema([]arrow.Field{
 type Reject struct {
 	Stage, Source, SourceID, Reason, Raw string
 }
+
+// WritebackPlan lists every field the write-back sets (or, with --dry-run,
+// would set): one row per record and field.
+var WritebackPlan = arrow.NewSchema([]arrow.Field{
+	{Name: "target", Type: str},
+	{Name: "source_id", Type: str},
+	{Name: "person_id", Type: str},
+	{Name: "field", Type: str},
+	{Name: "old_value", Type: str, Nullable: true},
+	{Name: "new_value", Type: str},
+}, nil)

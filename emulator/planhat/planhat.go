@@ -50,6 +50,13 @@ type EndUser struct {
 // MaxLimit is Planhat's page size cap; larger limits are clamped to it.
 const MaxLimit = 2000
 
+// Writes counts the items of every PUT /endusers accepted so far.
+func (e *Emulator) Writes() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.writes
+}
+
 // Emulator serves one Planhat tenant.
 type Emulator struct {
 	*emu.Server
@@ -62,6 +69,9 @@ type Emulator struct {
 	// in the middle of a scan.
 	OnList func(n int)
 	lists  int
+	writes int
+	// Now stamps updatedAt on writes (tests pin it).
+	Now func() time.Time
 }
 
 // New returns an emulator holding users, accepting token.
@@ -73,6 +83,7 @@ func New(token string, users []EndUser) *Emulator {
 	e.users = append(e.users, users...)
 	sort.Slice(e.users, func(i, j int) bool { return e.users[i].ID < e.users[j].ID })
 	e.next = len(users)
+	e.Now = time.Now
 	return e
 }
 
@@ -136,6 +147,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
 		e.list(w, r, call)
+	case http.MethodPut:
+		e.upsert(w, r, call)
 	default:
 		call.Error(w, http.StatusMethodNotAllowed, "method not allowed")
 	}
