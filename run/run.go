@@ -1,21 +1,17 @@
-// Package run executes a pipeline: extract every enabled source concurrently,
-// normalise, resolve identities, and load the tables of one run date.
+// Package run executes a pipeline for one run date in stages: extract every
+// enabled source concurrently into the staging area, resolve identities and
+// load the tables, then write back into the vendors.
 package run
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"golang.org/x/sync/errgroup"
 
 	"etl/config"
 	"etl/extract"
@@ -25,25 +21,49 @@ import (
 	"etl/transform/resolve"
 )
 
+// Stages.
+const (
+	StageAll       = "all"
+	StageExtract   = "extract"
+	StageResolve   = "resolve"
+	StageWriteback = "writeback"
+)
+
 // Options of one run.
 type Options struct {
 	RunDate string   // partition date, YYYY-MM-DD
 	Only    []string // sources to extract; empty: all
 	DryRun  bool
-	Log     *slog.Logger
-	Mem     memory.Allocator // default: Go's allocator
+	// Stage to run (default all). A single stage that already finished for
+	// the date is not redone unless Force; all always redoes everything,
+	// since re-running a date replaces its partition.
+	Stage string
+	Force bool
+	Log   *slog.Logger
+	Mem   memory.Allocator // default: Go's allocator
 	// BatchRows bounds record batches (default extract.DefaultBatchRows).
 	BatchRows int
+	// Progress, when set, is told about pages and records as they arrive.
+	Progress Progress
+}
+
+// Progress receives a run's progress (the terminal progress bars).
+type Progress interface {
+	SourceStarted(source string)
+	Page(source string, records int64, total int64) // total: -1 when unknown
+	SourceDone(source string, err error)
 }
 
 // Summary is the run's result, printed as the last stdout line.
 type Summary struct {
 	RunDate   string                     `json:"run_date"`
+	Stage     string                     `json:"stage"`
 	Status    string                     `json:"status"`
 	Error     string                     `json:"error,omitempty"`
 	Output    string                     `json:"output"`
 	RunID     string                     `json:"run_id"`
 	Seconds   float64                    `json:"seconds"`
+	Skipped   []string                   `json:"skipped,omitempty"` // stages or sources already done for the date
 	Sources   map[string]*SourceStats    `json:"sources"`
 	Tables    map[string]TableStats      `json:"tables"`
 	Resolve   *resolve.Stats             `json:"resolve,omitempty"`
@@ -54,8 +74,9 @@ type Summary struct {
 // SourceStats are one source's counts.
 type SourceStats struct {
 	extract.Stats
-	Normalised int64   `json:"normalised"`
-	Seconds    float64 `json:"seconds"`
+	Normalised int64           `json:"normalised"`
+	Normalise  normalise.Stats `json:"normalise"`
+	Seconds    float64         `json:"seconds"`
 }
 
 // TableStats describe one written table.
@@ -66,7 +87,7 @@ type TableStats struct {
 	URI   string `json:"uri"`
 }
 
-// Failure statuses.
+// Statuses.
 const (
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
@@ -81,28 +102,22 @@ func Run(ctx context.Context, p *config.Pipeline, opt Options) (*Summary, error)
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	sum := &Summary{RunDate: opt.RunDate, Status: StatusFailed, Output: p.Output.URI, RunID: load.NewRunID(),
+	if opt.Stage == "" {
+		opt.Stage = StageAll
+	}
+	sum := &Summary{RunDate: opt.RunDate, Stage: opt.Stage, Status: StatusFailed, Output: p.Output.URI, RunID: load.NewRunID(),
 		Sources: map[string]*SourceStats{}, Tables: map[string]TableStats{}, Writeback: map[string]*WritebackStats{}}
 	err := execute(ctx, p, opt, sum)
 	sum.Seconds = time.Since(start).Seconds()
 	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("run cancelled: %w", err)
+		}
 		sum.Error = err.Error()
 		return sum, err
 	}
 	sum.Status = StatusSucceeded
 	return sum, nil
-}
-
-type rejectList struct {
-	mu   sync.Mutex
-	rows []schemas.Reject
-}
-
-func (r *rejectList) add(x schemas.Reject) error {
-	r.mu.Lock()
-	r.rows = append(r.rows, x)
-	r.mu.Unlock()
-	return nil
 }
 
 func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary) error {
@@ -114,85 +129,79 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "etl-staging-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	stage := &staging{dir: dir, mem: opt.Mem}
-	rejects := &rejectList{}
-
-	// Extract and normalise every source at once, each within its own pacer.
-	var normMu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	for _, s := range srcs {
-		st := &SourceStats{}
-		sum.Sources[s.name] = st
-		g.Go(func() error {
-			t0 := time.Now()
-			err := extractOne(gctx, s, stage, opt, rejects, st, func(ns normalise.Stats) {
-				normMu.Lock()
-				sum.Normalise.Add(ns)
-				normMu.Unlock()
-			})
-			st.Seconds = time.Since(t0).Seconds()
-			if err != nil {
-				opt.Log.Error("source failed", "source", s.name, "error", err.Error())
-				return fmt.Errorf("source %s failed: %w", s.name, err)
-			}
-			opt.Log.Info("source extracted", "source", s.name, "extracted", st.Extracted, "pages", st.Pages,
-				"requests", st.Requests, "retries", st.Retries, "throttled", st.Throttled, "seconds", st.Seconds)
+	st := &staging{store: store, date: opt.RunDate, mem: opt.Mem}
+	switch opt.Stage {
+	case StageExtract:
+		return extractAll(ctx, srcs, st, opt, sum, opt.Force)
+	case StageResolve:
+		all, err := sources(p, nil)
+		if err != nil {
+			return err
+		}
+		if !opt.Force && tablesComplete(ctx, store, opt.RunDate) {
+			sum.Skipped = append(sum.Skipped, StageResolve)
+			opt.Log.Info("tables already complete for this date; --force rebuilds them", "run_date", opt.RunDate)
 			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("run cancelled: %w", context.Cause(ctx))
 		}
-		return err
+		return resolveAndLoad(ctx, p, opt, sum, store, st, all, nil)
+	case StageWriteback:
+		all, err := sources(p, nil)
+		if err != nil {
+			return err
+		}
+		return writebackStage(ctx, p, opt, sum, store, st, all)
+	case StageAll:
+		if err := extractAll(ctx, srcs, st, opt, sum, true); err != nil {
+			return err
+		}
+		return resolveAndLoad(ctx, p, opt, sum, store, st, srcs, targets(p, srcs, opt))
 	}
-	return resolveAndLoad(ctx, p, opt, sum, store, stage, srcs, rejects)
+	return fmt.Errorf("unknown stage %q", opt.Stage)
 }
 
-// extractOne runs one source's extractor, normalising each batch into staging.
-func extractOne(ctx context.Context, s source, stage *staging, opt Options, rejects *rejectList, st *SourceStats, addNorm func(normalise.Stats)) error {
-	sw, err := stage.create(s.name)
-	if err != nil {
-		return err
-	}
-	sink := func(rec arrow.Record) error {
-		defer rec.Release()
-		out, rj, ns := normalise.Batch(opt.Mem, rec, s.normalise)
-		defer out.Release()
-		for _, r := range rj {
-			rejects.add(r)
+// tablesComplete reports whether every table of the date has _SUCCESS.
+func tablesComplete(ctx context.Context, store load.Store, date string) bool {
+	for _, t := range schemas.Tables {
+		r, err := store.Open(ctx, fmt.Sprintf("%s/dt=%s/%s", t, date, load.SuccessFile))
+		if err != nil {
+			return false
 		}
-		addNorm(ns)
-		st.Normalised += out.NumRows()
-		return sw.write(out)
+		r.Close()
 	}
-	w := extract.NewWriter(s.name, opt.Mem, opt.BatchRows, sink, rejects.add)
-	err = s.extractor.Extract(ctx, w)
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	st.Stats = w.Stats
-	if cerr := sw.close(); err == nil {
-		err = cerr
-	}
-	return err
+	return true
 }
 
-func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, store load.Store, stage *staging, srcs []source, rejects *rejectList) error {
-	names := make([]string, 0, len(srcs))
+func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, store load.Store, st *staging, srcs []source, wbTargets map[string]*target) error {
+	// Every source of the pipeline must be staged for the date: tables built
+	// from some vendors only would silently lose people.
+	var staged []*stageDone
+	var missing []string
 	for _, s := range srcs {
-		names = append(names, s.name)
+		d, err := st.done(ctx, s.name)
+		if err != nil {
+			return err
+		}
+		if d == nil {
+			missing = append(missing, s.name)
+			continue
+		}
+		staged = append(staged, d)
+		sum.Sources[s.name] = d.Stats
 	}
-	sort.Strings(names)
+	if len(missing) > 0 {
+		return fmt.Errorf("resolve: the staging area of %s has no complete extract of %v; run `etl run --stage extract --only %s` for that date first",
+			opt.RunDate, missing, missing[0])
+	}
+	sum.Normalise = normalise.Stats{}
+	for _, d := range staged {
+		sum.Normalise.Add(d.Stats.Normalise)
+	}
 	r := resolve.New(resolve.Config{MaxRecordsPerIdentifier: p.Resolve.MaxRecordsPerIdentifier,
 		Blocked: p.Resolve.Blocked, SourcePriority: p.Resolve.SourcePriority})
-	if err := stage.each(names, func(rec arrow.Record) error { r.Add(rec); return nil }); err != nil {
-		return err
+	for _, d := range staged {
+		if err := st.each(ctx, d.Records, func(rec arrow.Record) error { r.Add(rec); return nil }); err != nil {
+			return err
+		}
 	}
 	res := r.Resolve()
 	rs := res.Stats()
@@ -210,62 +219,51 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 			}
 		}
 	}()
-	targets := targets(p, srcs, opt)
 	sources := part.Table(ctx, schemas.TableSources, schemas.EndUserSources)
-	if err := stage.each(names, func(rec arrow.Record) error {
-		out, err := res.Annotate(opt.Mem, rec)
-		if err != nil {
+	for _, d := range staged {
+		if err := st.each(ctx, d.Records, func(rec arrow.Record) error {
+			out, err := res.Annotate(opt.Mem, rec)
+			if err != nil {
+				return err
+			}
+			defer out.Release()
+			gather(wbTargets, out)
+			return sources.Write(out)
+		}); err != nil {
 			return err
 		}
-		defer out.Release()
-		gather(targets, out)
-		return sources.Write(out)
-	}); err != nil {
-		return err
 	}
 	users := part.Table(ctx, schemas.TableUsers, schemas.EndUsers)
 	people, err := res.People(opt.Mem, extract.DefaultBatchRows)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, rec := range people {
-			rec.Release()
-		}
-	}()
+	defer release(people)
 	for _, rec := range people {
 		if err := users.Write(rec); err != nil {
 			return err
 		}
 	}
 
-	// Write-back runs before the tables are committed, so that its refused
-	// items land in this run's rejects; its failure still leaves complete tables.
+	// Write-back (stage all) runs before the tables are committed, so that
+	// its refused items land in this run's rejects; its failure still leaves
+	// complete tables.
 	plan := part.Table(ctx, schemas.TablePlan, schemas.WritebackPlan)
-	wbRejects, wbErr := writeBack(ctx, opt.Mem, targets, resolvedValues(targets, people), plan, opt.DryRun, sum, opt)
+	wbRejects, wbErr := writeBack(ctx, opt.Mem, wbTargets, resolvedValues(wbTargets, people), plan, opt.DryRun, sum, opt)
 	if wbErr != nil && ctx.Err() != nil {
 		return wbErr
 	}
-	rejects.rows = append(rejects.rows, wbRejects...)
-
 	rjw := part.Table(ctx, schemas.TableRejects, schemas.Rejects)
-	rjRec := rejectsRecord(opt.Mem, rejects.rows)
-	err = rjw.Write(rjRec)
-	rjRec.Release()
-	if err != nil {
-		return err
-	}
-	for _, t := range schemas.Tables {
-		parts, err := part.CloseTable(t)
-		if err != nil {
+	for _, d := range staged {
+		if err := st.each(ctx, d.Rejects, rjw.Write); err != nil {
 			return err
 		}
-		ts := TableStats{Parts: len(parts), URI: store.URI(fmt.Sprintf("%s/dt=%s/", t, opt.RunDate))}
-		for _, pt := range parts {
-			ts.Rows += pt.Rows
-			ts.Bytes += pt.Bytes
-		}
-		sum.Tables[t] = ts
+	}
+	if err := writeRejects(opt.Mem, rjw, wbRejects); err != nil {
+		return err
+	}
+	if err := closeTables(part, store, opt.RunDate, sum); err != nil {
+		return err
 	}
 	if err := reconcile(sum); err != nil {
 		return err
@@ -275,19 +273,55 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	}
 	committed = true
 	opt.Log.Info("tables written", "output", p.Output.URI, "run_date", opt.RunDate, "persons", rs.Persons)
+	if wbTargets != nil && wbErr == nil && !opt.DryRun {
+		if err := markWriteback(ctx, st, sum); err != nil {
+			return err
+		}
+	}
 	return wbErr
 }
 
-// reconcile checks that every extracted record landed exactly once.
+func release(recs []arrow.Record) {
+	for _, r := range recs {
+		r.Release()
+	}
+}
+
+func writeRejects(mem memory.Allocator, w *load.TableWriter, rows []schemas.Reject) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	rec := rejectsRecord(mem, rows)
+	defer rec.Release()
+	return w.Write(rec)
+}
+
+func closeTables(part *load.Partition, store load.Store, date string, sum *Summary) error {
+	for _, t := range schemas.Tables {
+		parts, err := part.CloseTable(t)
+		if err != nil {
+			return err
+		}
+		ts := TableStats{Parts: len(parts), URI: store.URI(fmt.Sprintf("%s/dt=%s/", t, date))}
+		for _, pt := range parts {
+			ts.Rows += pt.Rows
+			ts.Bytes += pt.Bytes
+		}
+		sum.Tables[t] = ts
+	}
+	return nil
+}
+
+// reconcile checks that every extracted record landed exactly once: in
+// end_user_sources, or rejected by normalisation.
 func reconcile(sum *Summary) error {
-	var extracted, normRejected int64
+	var extracted int64
 	for _, s := range sum.Sources {
 		extracted += s.Extracted
 	}
-	normRejected = sum.Normalise.Rejected
-	if got := sum.Tables[schemas.TableSources].Rows; got+normRejected != extracted {
+	if got := sum.Tables[schemas.TableSources].Rows; got+sum.Normalise.Rejected != extracted {
 		return fmt.Errorf("counts do not reconcile: %d records extracted, but %d in %s and %d rejected by normalisation",
-			extracted, got, schemas.TableSources, normRejected)
+			extracted, got, schemas.TableSources, sum.Normalise.Rejected)
 	}
 	if got := sum.Tables[schemas.TableUsers].Rows; sum.Resolve != nil && got != sum.Resolve.Persons {
 		return fmt.Errorf("counts do not reconcile: %d persons resolved, %d rows in %s", sum.Resolve.Persons, got, schemas.TableUsers)
@@ -315,6 +349,3 @@ func opt(b *array.StringBuilder, v string) {
 	}
 	b.Append(v)
 }
-
-// IsCancelled tells a cancelled run from a failed one.
-func IsCancelled(err error) bool { return errors.Is(err, context.Canceled) }

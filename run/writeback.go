@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -199,4 +200,127 @@ func planRecord(mem memory.Allocator, targetName string, patches []writeback.Pat
 		}
 	}
 	return b.NewRecord()
+}
+
+// writebackMarker records that the write-back of a date succeeded.
+func writebackMarker(date string) string {
+	return fmt.Sprintf("%s/dt=%s/_WRITEBACK_DONE.json", stagingRoot, date)
+}
+
+func markWriteback(ctx context.Context, st *staging, sum *Summary) error {
+	body, _ := json.MarshalIndent(map[string]any{"run_id": sum.RunID, "writeback": sum.Writeback}, "", "  ")
+	obj, err := st.store.Create(ctx, writebackMarker(st.date))
+	if err != nil {
+		return err
+	}
+	if _, err := obj.Write(body); err != nil {
+		obj.Abort()
+		return err
+	}
+	return obj.Close()
+}
+
+// writebackStage writes back from the date's complete tables: the vendor
+// values extracted that day (end_user_sources) against the resolved ones
+// (end_users). It replaces the date's writeback_plan and the write-back part
+// of its rejects. Once it has succeeded it is not redone unless Force.
+func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, store load.Store, st *staging, srcs []source) error {
+	if !opt.Force && !opt.DryRun {
+		if r, err := store.Open(ctx, writebackMarker(opt.RunDate)); err == nil {
+			r.Close()
+			sum.Skipped = append(sum.Skipped, StageWriteback)
+			opt.Log.Info("write-back already done for this date; --force sends it again", "run_date", opt.RunDate)
+			return nil
+		}
+	}
+	if !tablesComplete(ctx, store, opt.RunDate) {
+		return fmt.Errorf("writeback: the tables of %s are not complete; run `etl run --stage resolve` for that date first", opt.RunDate)
+	}
+	ts := targets(p, srcs, opt)
+	if err := load.ReadTable(ctx, store, schemas.TableSources, opt.RunDate, opt.Mem, func(rec arrow.Record) error {
+		gather(ts, rec)
+		return nil
+	}); err != nil {
+		return err
+	}
+	var people []arrow.Record
+	defer func() { release(people) }()
+	if err := load.ReadTable(ctx, store, schemas.TableUsers, opt.RunDate, opt.Mem, func(rec arrow.Record) error {
+		rec.Retain()
+		people = append(people, rec)
+		return nil
+	}); err != nil {
+		return err
+	}
+	part := load.NewPartition(store, opt.RunDate, sum.RunID)
+	tables := []string{schemas.TablePlan, schemas.TableRejects}
+	// Read the rejects of extraction before Begin un-marks the partition.
+	var kept []arrow.Record
+	defer func() { release(kept) }()
+	if err := load.ReadTable(ctx, store, schemas.TableRejects, opt.RunDate, opt.Mem, func(rec arrow.Record) error {
+		rec.Retain()
+		kept = append(kept, rec)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := part.Begin(ctx, tables); err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			part.Abort(context.WithoutCancel(ctx))
+		}
+	}()
+	plan := part.Table(ctx, schemas.TablePlan, schemas.WritebackPlan)
+	wbRejects, wbErr := writeBack(ctx, opt.Mem, ts, resolvedValues(ts, people), plan, opt.DryRun, sum, opt)
+	if wbErr != nil && ctx.Err() != nil {
+		return wbErr
+	}
+	rjw := part.Table(ctx, schemas.TableRejects, schemas.Rejects)
+	for _, rec := range kept {
+		if err := writeNonWriteback(opt.Mem, rjw, rec); err != nil {
+			return err
+		}
+	}
+	if err := writeRejects(opt.Mem, rjw, wbRejects); err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if _, err := part.CloseTable(t); err != nil {
+			return err
+		}
+	}
+	if _, err := part.Commit(ctx); err != nil {
+		return err
+	}
+	committed = true
+	if wbErr == nil && !opt.DryRun {
+		if err := markWriteback(ctx, st, sum); err != nil {
+			return err
+		}
+	}
+	return wbErr
+}
+
+// writeNonWriteback copies the rejects rows of earlier stages: a previous
+// write-back's rows are replaced by this one's.
+func writeNonWriteback(mem memory.Allocator, w *load.TableWriter, rec arrow.Record) error {
+	stage := rec.Column(0).(*array.String)
+	var rows []schemas.Reject
+	str := func(col, i int) string {
+		a := rec.Column(col).(*array.String)
+		if a.IsNull(i) {
+			return ""
+		}
+		return a.Value(i)
+	}
+	for i := 0; i < int(rec.NumRows()); i++ {
+		if stage.Value(i) == schemas.StageWriteback {
+			continue
+		}
+		rows = append(rows, schemas.Reject{Stage: str(0, i), Source: str(1, i), SourceID: str(2, i), Reason: str(3, i), Raw: str(4, i)})
+	}
+	return writeRejects(mem, w, rows)
 }

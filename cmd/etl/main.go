@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,7 +25,9 @@ import (
 
 const usage = `usage:
   etl run PIPELINE.yaml [--run-date YYYY-MM-DD] [--only planhat,dixa,…] [--dry-run]
-                        [--stage all] [--log-level debug|info|warn|error]
+                        [--stage extract|resolve|writeback|all] [--force]
+                        [--log-level debug|info|warn|error]
+  etl backfill PIPELINE.yaml --from YYYY-MM-DD --to YYYY-MM-DD [--stage …] [--force] [--only …]
   etl validate PIPELINE.yaml
   etl demo [--out DIR]
 `
@@ -53,6 +56,8 @@ func Main(args []string, stdout, stderr io.Writer, env config.Env) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(ctx, args[1:], stdout, stderr, env, red)
+	case "backfill":
+		return cmdBackfill(ctx, args[1:], stdout, stderr, env, red)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr, env, red)
 	case "demo":
@@ -82,7 +87,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 
 type runFlags struct {
 	runDate, only, stage, logLevel string
-	dryRun                         bool
+	dryRun, force                  bool
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env config.Env, red *redactor) int {
@@ -94,6 +99,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 	fs.BoolVar(&f.dryRun, "dry-run", false, "write the tables and plan the write-back, send nothing to vendors")
 	fs.StringVar(&f.stage, "stage", "all", "extract|resolve|writeback|all")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug|info|warn|error")
+	fs.BoolVar(&f.force, "force", false, "redo a stage already finished for the date")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return exitUsage
@@ -106,8 +112,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 		fmt.Fprintf(stderr, "etl run: --run-date %q is not a YYYY-MM-DD date\n", f.runDate)
 		return exitUsage
 	}
-	if f.stage != "all" {
-		fmt.Fprintf(stderr, "etl run: --stage %s is not available in this version; use --stage all\n", f.stage)
+	if !slices.Contains([]string{run.StageAll, run.StageExtract, run.StageResolve, run.StageWriteback}, f.stage) {
+		fmt.Fprintf(stderr, "etl run: --stage must be extract, resolve, writeback or all (got %q)\n", f.stage)
 		return exitUsage
 	}
 	log, err := logger(stderr, f.logLevel)
@@ -124,7 +130,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 	if f.only != "" {
 		only = strings.Split(f.only, ",")
 	}
-	return execute(ctx, p, run.Options{RunDate: f.runDate, Only: only, DryRun: f.dryRun, Log: log}, stdout, stderr)
+	return execute(ctx, p, run.Options{RunDate: f.runDate, Only: only, DryRun: f.dryRun, Stage: f.stage, Force: f.force, Log: log}, stdout, stderr)
 }
 
 func execute(ctx context.Context, p *config.Pipeline, opt run.Options, stdout, stderr io.Writer) int {
@@ -224,4 +230,99 @@ func logger(w io.Writer, level string) (*slog.Logger, error) {
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// BackfillSummary is backfill's last stdout line.
+type BackfillSummary struct {
+	Status string         `json:"status"`
+	From   string         `json:"from"`
+	To     string         `json:"to"`
+	Stage  string         `json:"stage"`
+	Dates  []BackfillDate `json:"dates"`
+	Error  string         `json:"error,omitempty"`
+}
+
+// BackfillDate is what happened to one date.
+type BackfillDate struct {
+	RunDate string       `json:"run_date"`
+	Status  string       `json:"status"` // succeeded, skipped, failed, not run
+	Run     *run.Summary `json:"run,omitempty"`
+}
+
+// cmdBackfill runs each date in order, skipping dates already complete
+// unless --force, and stops at the first failure.
+func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, env config.Env, red *redactor) int {
+	fs := flag.NewFlagSet("etl backfill", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f runFlags
+	var from, to string
+	fs.StringVar(&from, "from", "", "first date (YYYY-MM-DD)")
+	fs.StringVar(&to, "to", "", "last date (YYYY-MM-DD), inclusive")
+	fs.StringVar(&f.only, "only", "", "comma-separated sources to extract")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "write the tables and plan the write-back, send nothing to vendors")
+	fs.StringVar(&f.stage, "stage", "all", "extract|resolve|writeback|all")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug|info|warn|error")
+	fs.BoolVar(&f.force, "force", false, "redo dates already complete")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if len(pos) != 1 || from == "" || to == "" {
+		fmt.Fprintf(stderr, "etl backfill: expected one pipeline file, --from and --to\n%s", usage)
+		return exitUsage
+	}
+	dates, err := run.Dates(from, to)
+	if err != nil {
+		fmt.Fprintf(stderr, "etl backfill: %v\n", err)
+		return exitUsage
+	}
+	if !slices.Contains([]string{run.StageAll, run.StageExtract, run.StageResolve, run.StageWriteback}, f.stage) {
+		fmt.Fprintf(stderr, "etl backfill: --stage must be extract, resolve, writeback or all (got %q)\n", f.stage)
+		return exitUsage
+	}
+	log, err := logger(stderr, f.logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "etl backfill: %v\n", err)
+		return exitUsage
+	}
+	var only []string
+	if f.only != "" {
+		only = strings.Split(f.only, ",")
+	}
+	sum := BackfillSummary{Status: run.StatusSucceeded, From: from, To: to, Stage: f.stage}
+	code := exitOK
+	for i, date := range dates {
+		// The file is loaded per date: ${RUN_DATE} names that day's exports.
+		p, err := config.Load(pos[0], env, date)
+		if err != nil {
+			return configError(stderr, err)
+		}
+		red.add(p.Secrets()...)
+		if !f.force {
+			done, err := run.Done(ctx, p, date, f.stage, only)
+			if err != nil {
+				log.Warn("could not tell whether the date is complete; running it", "run_date", date, "error", err.Error())
+			}
+			if done {
+				log.Info("date already complete; skipped (--force redoes it)", "run_date", date)
+				sum.Dates = append(sum.Dates, BackfillDate{RunDate: date, Status: "skipped"})
+				continue
+			}
+		}
+		log.Info("backfill: running date", "run_date", date, "stage", f.stage)
+		rs, err := run.Run(ctx, p, run.Options{RunDate: date, Only: only, DryRun: f.dryRun, Stage: f.stage, Force: f.force, Log: log})
+		if err != nil {
+			log.Error("backfill stopped at the first failed date", "run_date", date, "error", err.Error())
+			sum.Dates = append(sum.Dates, BackfillDate{RunDate: date, Status: run.StatusFailed, Run: rs})
+			for _, rest := range dates[i+1:] {
+				sum.Dates = append(sum.Dates, BackfillDate{RunDate: rest, Status: "not run"})
+			}
+			sum.Status, sum.Error, code = run.StatusFailed, fmt.Sprintf("%s: %v", date, err), exitFail
+			break
+		}
+		sum.Dates = append(sum.Dates, BackfillDate{RunDate: date, Status: run.StatusSucceeded, Run: rs})
+	}
+	line, _ := json.Marshal(sum)
+	fmt.Fprintf(stdout, "%s\n", line)
+	return code
 }

@@ -1,0 +1,80 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// ReadTable calls fn with every record batch of one table's partition, part
+// by part; fn must not keep rec. A store whose objects are not local files
+// (S3) has each part downloaded to a temporary file first, since Parquet is
+// read from its footer.
+func ReadTable(ctx context.Context, s Store, table, date string, mem memory.Allocator, fn func(rec arrow.Record) error) error {
+	prefix := fmt.Sprintf("%s/dt=%s/", table, date)
+	keys, err := s.List(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if !strings.HasSuffix(k, ".parquet") || strings.HasPrefix(base(k), "_") || strings.HasPrefix(base(k), ".") {
+			continue
+		}
+		if err := readPart(ctx, s, k, mem, fn); err != nil {
+			return fmt.Errorf("reading %s: %w", s.URI(k), err)
+		}
+	}
+	return nil
+}
+
+func readPart(ctx context.Context, s Store, key string, mem memory.Allocator, fn func(arrow.Record) error) error {
+	rc, err := s.Open(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	f, ok := rc.(*os.File)
+	if !ok {
+		tmp, err := os.CreateTemp("", "etl-part-*.parquet")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+		if _, err := io.Copy(tmp, rc); err != nil {
+			return err
+		}
+		f = tmp
+	}
+	pf, err := file.NewParquetReader(f, file.WithReadProps(parquet.NewReaderProperties(mem)))
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 8192}, mem)
+	if err != nil {
+		return err
+	}
+	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	for rr.Next() {
+		if err := fn(rr.Record()); err != nil {
+			return err
+		}
+	}
+	if err := rr.Err(); err != nil && err != io.EOF {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"etl/config"
+	"etl/load"
+)
+
+// Done reports whether a stage already finished for the date: what backfill
+// checks to skip dates. all and resolve: every table has _SUCCESS; extract:
+// every source (or those in only) is staged; writeback: it succeeded.
+func Done(ctx context.Context, p *config.Pipeline, date, stage string, only []string) (bool, error) {
+	store, err := load.Open(ctx, p.Output.URI)
+	if err != nil {
+		return false, err
+	}
+	switch stage {
+	case StageExtract:
+		srcs, err := sources(p, only)
+		if err != nil {
+			return false, err
+		}
+		st := &staging{store: store, date: date}
+		for _, s := range srcs {
+			d, err := st.done(ctx, s.name)
+			if err != nil || d == nil {
+				return false, err
+			}
+		}
+		return true, nil
+	case StageWriteback:
+		r, err := store.Open(ctx, writebackMarker(date))
+		if err != nil {
+			if isNotExist(err) {
+				return false, nil
+			}
+			return false, err
+		}
+		r.Close()
+		return true, nil
+	}
+	return tablesComplete(ctx, store, date), nil
+}
+
+// Dates lists the days from..to inclusive, in order.
+func Dates(from, to string) ([]string, error) {
+	a, err := time.Parse(time.DateOnly, from)
+	if err != nil {
+		return nil, fmt.Errorf("--from %q is not a YYYY-MM-DD date", from)
+	}
+	b, err := time.Parse(time.DateOnly, to)
+	if err != nil {
+		return nil, fmt.Errorf("--to %q is not a YYYY-MM-DD date", to)
+	}
+	if b.Before(a) {
+		return nil, fmt.Errorf("--to %s is before --from %s", to, from)
+	}
+	var out []string
+	for d := a; !d.After(b); d = d.AddDate(0, 0, 1) {
+		out = append(out, d.Format(time.DateOnly))
+	}
+	return out, nil
+}

@@ -1,0 +1,97 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"golang.org/x/sync/errgroup"
+
+	"etl/extract"
+	"etl/transform/normalise"
+)
+
+// extractAll extracts every source at once, each within its own pacer, into
+// the staging area. A source already staged for the date is skipped unless
+// force. One source failing for good fails the run, naming it.
+func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, sum *Summary, force bool) error {
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for _, s := range srcs {
+		if !force {
+			d, err := st.done(ctx, s.name)
+			if err != nil {
+				return err
+			}
+			if d != nil {
+				sum.Sources[s.name] = d.Stats
+				sum.Skipped = append(sum.Skipped, "extract:"+s.name)
+				opt.Log.Info("source already extracted for this date; --force extracts it again", "source", s.name, "run_date", opt.RunDate)
+				continue
+			}
+		}
+		stats := &SourceStats{}
+		mu.Lock()
+		sum.Sources[s.name] = stats
+		mu.Unlock()
+		g.Go(func() error {
+			t0 := time.Now()
+			err := extractOne(gctx, s, st, opt, sum.RunID, stats)
+			stats.Seconds = time.Since(t0).Seconds()
+			if opt.Progress != nil {
+				opt.Progress.SourceDone(s.name, err)
+			}
+			if err != nil {
+				opt.Log.Error("source failed", "source", s.name, "error", err.Error())
+				return fmt.Errorf("source %s failed: %w", s.name, err)
+			}
+			mu.Lock()
+			sum.Normalise.Add(stats.Normalise)
+			mu.Unlock()
+			opt.Log.Info("source extracted", "source", s.name, "extracted", stats.Extracted, "pages", stats.Pages,
+				"requests", stats.Requests, "retries", stats.Retries, "throttled", stats.Throttled, "seconds", stats.Seconds)
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// extractOne runs one source's extractor, normalising each batch into staging.
+func extractOne(ctx context.Context, s source, st *staging, opt Options, runID string, stats *SourceStats) error {
+	sw, err := st.begin(ctx, s.name, runID)
+	if err != nil {
+		return err
+	}
+	if opt.Progress != nil {
+		opt.Progress.SourceStarted(s.name)
+	}
+	sink := func(rec arrow.Record) error {
+		defer rec.Release()
+		out, rejects, ns := normalise.Batch(opt.Mem, rec, s.normalise)
+		defer out.Release()
+		for _, r := range rejects {
+			if err := sw.reject(r); err != nil {
+				return err
+			}
+		}
+		stats.Normalise.Add(ns)
+		stats.Normalised += out.NumRows()
+		if opt.Progress != nil {
+			opt.Progress.Page(s.name, stats.Normalised, -1)
+		}
+		return sw.write(out)
+	}
+	w := extract.NewWriter(s.name, opt.Mem, opt.BatchRows, sink, sw.reject)
+	err = s.extractor.Extract(ctx, w)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	stats.Stats = w.Stats
+	if err != nil {
+		sw.abort(context.WithoutCancel(ctx))
+		return err
+	}
+	return sw.commit(ctx, stats)
+}
