@@ -77,6 +77,10 @@ type Writer struct {
 	seen map[uint64]struct{}
 
 	Stats Stats
+	// OnPage, when set, is called after each page with the running counts
+	// and the source's total (-1 when the vendor does not say).
+	OnPage func(pages, records, total int64)
+	total  int64
 	// Counters updated by the HTTP layer from other goroutines.
 	requests, retries, throttled atomic.Int64
 }
@@ -88,7 +92,7 @@ func NewWriter(source string, mem memory.Allocator, batchRows int, sink func(arr
 		batchRows = DefaultBatchRows
 	}
 	return &Writer{source: source, mem: mem, max: batchRows, sink: sink, rejects: rejects,
-		seed: maphash.MakeSeed(), seen: make(map[uint64]struct{})}
+		seed: maphash.MakeSeed(), seen: make(map[uint64]struct{}), total: -1}
 }
 
 // Source is the name the writer stamps on every row.
@@ -127,8 +131,16 @@ func (w *Writer) Reject(sourceID, reason string, raw []byte) error {
 // Skip counts a record left out on purpose.
 func (w *Writer) Skip() { w.Stats.Skipped++ }
 
-// Page counts one page read.
-func (w *Writer) Page() { w.Stats.Pages++ }
+// Page counts one page read; call it after the page's rows are appended.
+func (w *Writer) Page() {
+	w.Stats.Pages++
+	if w.OnPage != nil {
+		w.OnPage(w.Stats.Pages, w.Stats.Extracted, w.total)
+	}
+}
+
+// SetTotal records how many records the vendor says it holds (for an ETA).
+func (w *Writer) SetTotal(n int64) { w.total = n }
 
 // CountRequest, CountRetry and CountThrottled are called by the HTTP client.
 func (w *Writer) CountRequest()   { w.requests.Add(1) }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -26,6 +27,9 @@ type Manifest struct {
 	Rows    int64     `json:"rows"`
 	Bytes   int64     `json:"bytes"`
 	Parts   []Part    `json:"parts"`
+	// Inputs name what the run built the table from (the staging runs), so
+	// a later stage can tell whether the table is still current.
+	Inputs map[string]string `json:"inputs,omitempty"`
 }
 
 // Partition replaces one run date's partition of every table:
@@ -38,6 +42,8 @@ type Manifest struct {
 // A run that fails at any point leaves no partition with _SUCCESS that holds
 // a mix of runs.
 type Partition struct {
+	// Inputs are recorded in every manifest of the partition.
+	Inputs  map[string]string
 	store   Store
 	date    string
 	runID   string
@@ -101,7 +107,7 @@ func (p *Partition) Commit(ctx context.Context) (map[string]Manifest, error) {
 		if err := p.removeOthers(ctx, name, parts); err != nil {
 			return nil, err
 		}
-		m := Manifest{Table: name, RunDate: p.date, RunID: p.runID, Written: time.Now().UTC(), Parts: parts}
+		m := Manifest{Table: name, RunDate: p.date, RunID: p.runID, Written: time.Now().UTC(), Parts: parts, Inputs: p.Inputs}
 		for _, pt := range parts {
 			m.Rows += pt.Rows
 			m.Bytes += pt.Bytes
@@ -159,12 +165,21 @@ func (p *Partition) put(ctx context.Context, key string, body []byte) error {
 	return nil
 }
 
-// Abort discards what this run wrote, as far as it can: parts in progress and
-// finished parts of this run. The partition stays without _SUCCESS.
+// Abort discards what this run wrote, as far as it can: parts in progress,
+// finished parts, and the markers of a Commit that failed halfway (Begin
+// removed the older ones, so any marker left is this run's). Markers go
+// first: a table must never keep _SUCCESS beside parts being removed.
 func (p *Partition) Abort(ctx context.Context) error {
-	var errs []error
+	var markers []string
 	for _, name := range p.order {
 		p.tables[name].abort()
+		markers = append(markers, p.dir(name)+SuccessFile, p.dir(name)+ManifestFile)
+	}
+	if err := p.store.Delete(ctx, markers...); err != nil {
+		return fmt.Errorf("removing this run's markers: %w", err)
+	}
+	var errs []error
+	for _, name := range p.order {
 		var keys []string
 		for _, pt := range p.tables[name].parts {
 			keys = append(keys, pt.Key)
@@ -172,4 +187,22 @@ func (p *Partition) Abort(ctx context.Context) error {
 		errs = append(errs, p.store.Delete(ctx, keys...))
 	}
 	return errors.Join(errs...)
+}
+
+// ReadManifest reads the manifest of one table's partition; nil when the
+// partition has none (never written, or not complete).
+func ReadManifest(ctx context.Context, s Store, table, date string) (*Manifest, error) {
+	r, err := s.Open(ctx, fmt.Sprintf("%s/dt=%s/%s", table, date, ManifestFile))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	defer r.Close()
+	var m Manifest
+	if err := json.NewDecoder(r).Decode(&m); err != nil {
+		return nil, fmt.Errorf("reading %s manifest: %w", table, err)
+	}
+	return &m, nil
 }

@@ -32,17 +32,30 @@ func Done(ctx context.Context, p *config.Pipeline, date, stage string, only []st
 		}
 		return true, nil
 	case StageWriteback:
-		r, err := store.Open(ctx, writebackMarker(date))
-		if err != nil {
-			if isNotExist(err) {
-				return false, nil
-			}
+		m, err := load.ReadManifest(ctx, store, "end_users", date)
+		if err != nil || m == nil {
 			return false, err
 		}
-		r.Close()
+		return writebackDoneFor(ctx, store, date, m.RunID)
+	case StageResolve:
+		srcs, err := sources(p, nil)
+		if err != nil {
+			return false, err
+		}
+		return resolveDone(ctx, store, &staging{store: store, date: date}, srcs)
+	}
+	// all: complete tables, and their write-back when the pipeline has one.
+	if !tablesComplete(ctx, store, date) {
+		return false, nil
+	}
+	if len(p.Writeback) == 0 {
 		return true, nil
 	}
-	return tablesComplete(ctx, store, date), nil
+	m, err := load.ReadManifest(ctx, store, "end_users", date)
+	if err != nil || m == nil {
+		return false, err
+	}
+	return writebackDoneFor(ctx, store, date, m.RunID)
 }
 
 // Dates lists the days from..to inclusive, in order.

@@ -37,9 +37,7 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 		sum.Sources[s.name] = stats
 		mu.Unlock()
 		g.Go(func() error {
-			t0 := time.Now()
 			err := extractOne(gctx, s, st, opt, sum.RunID, stats)
-			stats.Seconds = time.Since(t0).Seconds()
 			if opt.Progress != nil {
 				opt.Progress.SourceDone(s.name, err)
 			}
@@ -60,6 +58,7 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 
 // extractOne runs one source's extractor, normalising each batch into staging.
 func extractOne(ctx context.Context, s source, st *staging, opt Options, runID string, stats *SourceStats) error {
+	t0 := time.Now()
 	sw, err := st.begin(ctx, s.name, runID)
 	if err != nil {
 		return err
@@ -78,17 +77,18 @@ func extractOne(ctx context.Context, s source, st *staging, opt Options, runID s
 		}
 		stats.Normalise.Add(ns)
 		stats.Normalised += out.NumRows()
-		if opt.Progress != nil {
-			opt.Progress.Page(s.name, stats.Normalised, -1)
-		}
 		return sw.write(out)
 	}
 	w := extract.NewWriter(s.name, opt.Mem, opt.BatchRows, sink, sw.reject)
+	if opt.Progress != nil {
+		w.OnPage = func(pages, records, total int64) { opt.Progress.Page(s.name, pages, records, total) }
+	}
 	err = s.extractor.Extract(ctx, w)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
 	stats.Stats = w.Stats
+	stats.Seconds = time.Since(t0).Seconds()
 	if err != nil {
 		sw.abort(context.WithoutCancel(ctx))
 		return err

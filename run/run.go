@@ -47,11 +47,15 @@ type Options struct {
 	Progress Progress
 }
 
-// Progress receives a run's progress (the terminal progress bars).
+// Progress receives a run's progress (the terminal progress bars). Calls
+// come from several goroutines.
 type Progress interface {
 	SourceStarted(source string)
-	Page(source string, records int64, total int64) // total: -1 when unknown
+	Page(source string, pages, records, total int64) // total: -1 when unknown
 	SourceDone(source string, err error)
+	WritebackStarted(target string, items int64)
+	WritebackSent(target string, items int64) // items finished so far
+	WritebackDone(target string, err error)
 }
 
 // Summary is the run's result, printed as the last stdout line.
@@ -138,10 +142,16 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary)
 		if err != nil {
 			return err
 		}
-		if !opt.Force && tablesComplete(ctx, store, opt.RunDate) {
-			sum.Skipped = append(sum.Skipped, StageResolve)
-			opt.Log.Info("tables already complete for this date; --force rebuilds them", "run_date", opt.RunDate)
-			return nil
+		if !opt.Force {
+			done, err := resolveDone(ctx, store, st, all)
+			if err != nil {
+				return err
+			}
+			if done {
+				sum.Skipped = append(sum.Skipped, StageResolve)
+				opt.Log.Info("tables already built from this staging; --force rebuilds them", "run_date", opt.RunDate)
+				return nil
+			}
 		}
 		return resolveAndLoad(ctx, p, opt, sum, store, st, all, nil)
 	case StageWriteback:
@@ -157,6 +167,29 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary)
 		return resolveAndLoad(ctx, p, opt, sum, store, st, srcs, targets(p, srcs, opt))
 	}
 	return fmt.Errorf("unknown stage %q", opt.Stage)
+}
+
+// resolveDone reports whether the date's tables are complete and were built
+// from the staging that is there now (a source re-extracted since makes
+// them stale).
+func resolveDone(ctx context.Context, store load.Store, st *staging, srcs []source) (bool, error) {
+	if !tablesComplete(ctx, store, st.date) {
+		return false, nil
+	}
+	m, err := load.ReadManifest(ctx, store, schemas.TableSources, st.date)
+	if err != nil || m == nil {
+		return false, err
+	}
+	if len(m.Inputs) != len(srcs) {
+		return false, nil
+	}
+	for _, s := range srcs {
+		d, err := st.done(ctx, s.name)
+		if err != nil || d == nil || m.Inputs[s.name] != d.RunID {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // tablesComplete reports whether every table of the date has _SUCCESS.
@@ -208,6 +241,10 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	sum.Resolve = &rs
 
 	part := load.NewPartition(store, opt.RunDate, sum.RunID)
+	part.Inputs = map[string]string{}
+	for _, d := range staged {
+		part.Inputs[d.Source] = d.RunID
+	}
 	if err := part.Begin(ctx, schemas.Tables); err != nil {
 		return err
 	}
@@ -234,15 +271,19 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		}
 	}
 	users := part.Table(ctx, schemas.TableUsers, schemas.EndUsers)
-	people, err := res.People(opt.Mem, extract.DefaultBatchRows)
-	if err != nil {
-		return err
-	}
-	defer release(people)
-	for _, rec := range people {
-		if err := users.Write(rec); err != nil {
-			return err
+	// end_users batches are kept only when a write-back needs their values.
+	var people []arrow.Record
+	defer func() { release(people) }()
+	if err := res.People(opt.Mem, extract.DefaultBatchRows, func(rec arrow.Record) error {
+		err := users.Write(rec)
+		if len(wbTargets) > 0 {
+			people = append(people, rec)
+		} else {
+			rec.Release()
 		}
+		return err
+	}); err != nil {
+		return err
 	}
 
 	// Write-back (stage all) runs before the tables are committed, so that
@@ -274,7 +315,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	committed = true
 	opt.Log.Info("tables written", "output", p.Output.URI, "run_date", opt.RunDate, "persons", rs.Persons)
 	if wbTargets != nil && wbErr == nil && !opt.DryRun {
-		if err := markWriteback(ctx, st, sum); err != nil {
+		if err := markWriteback(ctx, st, sum.RunID, sum); err != nil {
 			return err
 		}
 	}

@@ -164,7 +164,15 @@ func writeBack(ctx context.Context, mem memory.Allocator, ts map[string]*target,
 			return nil, fmt.Errorf("write-back to %s is not supported", name)
 		}
 		opt.Log.Info("write-back starting", "target", name, "records", len(patches), "chunk_size", t.cfg.ChunkSize, "concurrency", t.cfg.Concurrency)
-		res, err := writeback.Execute(ctx, t.sender, patches, writeback.Options{Target: name, ChunkSize: t.cfg.ChunkSize, Concurrency: t.cfg.Concurrency})
+		wo := writeback.Options{Target: name, ChunkSize: t.cfg.ChunkSize, Concurrency: t.cfg.Concurrency}
+		if opt.Progress != nil {
+			opt.Progress.WritebackStarted(name, int64(len(patches)))
+			wo.OnSent = func(n int64) { opt.Progress.WritebackSent(name, n) }
+		}
+		res, err := writeback.Execute(ctx, t.sender, patches, wo)
+		if opt.Progress != nil {
+			opt.Progress.WritebackDone(name, err)
+		}
 		st.Sent, st.Failed = res.Sent, res.Failed
 		rejects = append(rejects, res.Rejects...)
 		if err != nil {
@@ -207,8 +215,16 @@ func writebackMarker(date string) string {
 	return fmt.Sprintf("%s/dt=%s/_WRITEBACK_DONE.json", stagingRoot, date)
 }
 
-func markWriteback(ctx context.Context, st *staging, sum *Summary) error {
-	body, _ := json.MarshalIndent(map[string]any{"run_id": sum.RunID, "writeback": sum.Writeback}, "", "  ")
+// writebackDone is the marker's content: the write-back applies to the
+// tables of one resolve run.
+type writebackDone struct {
+	TablesRunID string                     `json:"tables_run_id"`
+	RunID       string                     `json:"run_id"`
+	Writeback   map[string]*WritebackStats `json:"writeback"`
+}
+
+func markWriteback(ctx context.Context, st *staging, tablesRunID string, sum *Summary) error {
+	body, _ := json.MarshalIndent(writebackDone{TablesRunID: tablesRunID, RunID: sum.RunID, Writeback: sum.Writeback}, "", "  ")
 	obj, err := st.store.Create(ctx, writebackMarker(st.date))
 	if err != nil {
 		return err
@@ -225,16 +241,23 @@ func markWriteback(ctx context.Context, st *staging, sum *Summary) error {
 // (end_users). It replaces the date's writeback_plan and the write-back part
 // of its rejects. Once it has succeeded it is not redone unless Force.
 func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, store load.Store, st *staging, srcs []source) error {
-	if !opt.Force && !opt.DryRun {
-		if r, err := store.Open(ctx, writebackMarker(opt.RunDate)); err == nil {
-			r.Close()
-			sum.Skipped = append(sum.Skipped, StageWriteback)
-			opt.Log.Info("write-back already done for this date; --force sends it again", "run_date", opt.RunDate)
-			return nil
-		}
-	}
 	if !tablesComplete(ctx, store, opt.RunDate) {
 		return fmt.Errorf("writeback: the tables of %s are not complete; run `etl run --stage resolve` for that date first", opt.RunDate)
+	}
+	m, err := load.ReadManifest(ctx, store, schemas.TableUsers, opt.RunDate)
+	if err != nil || m == nil {
+		return fmt.Errorf("writeback: reading the end_users manifest of %s: %v", opt.RunDate, err)
+	}
+	if !opt.Force && !opt.DryRun {
+		done, err := writebackDoneFor(ctx, store, opt.RunDate, m.RunID)
+		if err != nil {
+			return err
+		}
+		if done {
+			sum.Skipped = append(sum.Skipped, StageWriteback)
+			opt.Log.Info("write-back already done for these tables; --force sends it again", "run_date", opt.RunDate)
+			return nil
+		}
 	}
 	ts := targets(p, srcs, opt)
 	if err := load.ReadTable(ctx, store, schemas.TableSources, opt.RunDate, opt.Mem, func(rec arrow.Record) error {
@@ -297,7 +320,7 @@ func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	}
 	committed = true
 	if wbErr == nil && !opt.DryRun {
-		if err := markWriteback(ctx, st, sum); err != nil {
+		if err := markWriteback(ctx, st, m.RunID, sum); err != nil {
 			return err
 		}
 	}
@@ -323,4 +346,22 @@ func writeNonWriteback(mem memory.Allocator, w *load.TableWriter, rec arrow.Reco
 		rows = append(rows, schemas.Reject{Stage: str(0, i), Source: str(1, i), SourceID: str(2, i), Reason: str(3, i), Raw: str(4, i)})
 	}
 	return writeRejects(mem, w, rows)
+}
+
+// writebackDoneFor reports whether the write-back of the tables written by
+// run tablesRunID succeeded.
+func writebackDoneFor(ctx context.Context, store load.Store, date, tablesRunID string) (bool, error) {
+	r, err := store.Open(ctx, writebackMarker(date))
+	if err != nil {
+		if isNotExist(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	defer r.Close()
+	var d writebackDone
+	if err := json.NewDecoder(r).Decode(&d); err != nil {
+		return false, nil // unreadable: redo
+	}
+	return d.TablesRunID == tablesRunID, nil
 }

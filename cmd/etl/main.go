@@ -32,6 +32,13 @@ const usage = `usage:
   etl demo [--out DIR]
 `
 
+// terminal is stderr when it is a terminal; termRedactor redacts what is
+// written to it around the redacting writer.
+var (
+	terminal     *os.File
+	termRedactor *redactor
+)
+
 // Exit statuses (CONTRACT.md).
 const (
 	exitOK    = 0
@@ -46,6 +53,12 @@ func main() {
 // Main runs the command line; it returns the exit status.
 func Main(args []string, stdout, stderr io.Writer, env config.Env) int {
 	red := &redactor{}
+	// Progress bars need the terminal itself (to know its width); their
+	// log lines are redacted on the way in.
+	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+		terminal = f
+	}
+	termRedactor = red
 	stdout, stderr = red.writer(stdout), red.writer(stderr)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -116,7 +129,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 		fmt.Fprintf(stderr, "etl run: --stage must be extract, resolve, writeback or all (got %q)\n", f.stage)
 		return exitUsage
 	}
-	log, err := logger(stderr, f.logLevel)
+	log, progress, err := logger(stderr, f.logLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "etl run: %v\n", err)
 		return exitUsage
@@ -130,11 +143,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 	if f.only != "" {
 		only = strings.Split(f.only, ",")
 	}
-	return execute(ctx, p, run.Options{RunDate: f.runDate, Only: only, DryRun: f.dryRun, Stage: f.stage, Force: f.force, Log: log}, stdout, stderr)
+	return execute(ctx, p, run.Options{RunDate: f.runDate, Only: only, DryRun: f.dryRun, Stage: f.stage, Force: f.force, Log: log}, progress, stdout)
 }
 
-func execute(ctx context.Context, p *config.Pipeline, opt run.Options, stdout, stderr io.Writer) int {
+func execute(ctx context.Context, p *config.Pipeline, opt run.Options, progress *bars, stdout io.Writer) int {
+	if progress != nil {
+		opt.Progress = progress
+	}
 	sum, err := run.Run(ctx, p, opt)
+	if progress != nil {
+		progress.Wait()
+	}
 	line, _ := json.Marshal(sum)
 	fmt.Fprintf(stdout, "%s\n", line)
 	if err != nil {
@@ -188,7 +207,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, red *
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
-	log, err := logger(stderr, *logLevel)
+	log, progress, err := logger(stderr, *logLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "etl demo: %v\n", err)
 		return exitUsage
@@ -211,20 +230,41 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, red *
 		return configError(stderr, err)
 	}
 	log.Info("demo: emulators serving", "people", *people, "output", *out)
-	return execute(ctx, p, run.Options{RunDate: time.Now().UTC().Format(time.DateOnly), Log: log}, stdout, stderr)
+	opt := run.Options{RunDate: time.Now().UTC().Format(time.DateOnly), Log: log}
+	if progress != nil {
+		opt.Progress = progress
+	}
+	sum, err := run.Run(ctx, p, opt)
+	if progress != nil {
+		progress.Wait()
+	}
+	if err == nil {
+		if rerr := report(ctx, stdout, *out, sum); rerr != nil {
+			log.Warn("could not print the report", "error", rerr.Error())
+		}
+	}
+	line, _ := json.Marshal(sum)
+	fmt.Fprintf(stdout, "%s\n", line)
+	if err != nil {
+		log.Error("demo failed", "error", err.Error())
+		return exitFail
+	}
+	return exitOK
 }
 
-// logger writes JSON lines when stderr is not a terminal, text when it is.
-func logger(w io.Writer, level string) (*slog.Logger, error) {
+// logger writes JSON lines when stderr is not a terminal. On a terminal it
+// draws progress bars, with text log lines above them.
+func logger(w io.Writer, level string) (*slog.Logger, *bars, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+		return nil, nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: l}
-	if isTerminal(os.Stderr) && w != nil {
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+	if terminal != nil {
+		b := newBars(terminal, termRedactor)
+		return slog.New(slog.NewTextHandler(b, opts)), b, nil
 	}
-	return slog.New(slog.NewJSONHandler(w, opts)), nil
+	return slog.New(slog.NewJSONHandler(w, opts)), nil, nil
 }
 
 func isTerminal(f *os.File) bool {
@@ -280,7 +320,7 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 		fmt.Fprintf(stderr, "etl backfill: --stage must be extract, resolve, writeback or all (got %q)\n", f.stage)
 		return exitUsage
 	}
-	log, err := logger(stderr, f.logLevel)
+	log, progress, err := logger(stderr, f.logLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "etl backfill: %v\n", err)
 		return exitUsage
@@ -310,7 +350,11 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 			}
 		}
 		log.Info("backfill: running date", "run_date", date, "stage", f.stage)
-		rs, err := run.Run(ctx, p, run.Options{RunDate: date, Only: only, DryRun: f.dryRun, Stage: f.stage, Force: f.force, Log: log})
+		ro := run.Options{RunDate: date, Only: only, DryRun: f.dryRun, Stage: f.stage, Force: f.force, Log: log}
+		if progress != nil {
+			ro.Progress = progress
+		}
+		rs, err := run.Run(ctx, p, ro)
 		if err != nil {
 			log.Error("backfill stopped at the first failed date", "run_date", date, "error", err.Error())
 			sum.Dates = append(sum.Dates, BackfillDate{RunDate: date, Status: run.StatusFailed, Run: rs})
@@ -321,6 +365,9 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 			break
 		}
 		sum.Dates = append(sum.Dates, BackfillDate{RunDate: date, Status: run.StatusSucceeded, Run: rs})
+	}
+	if progress != nil {
+		progress.Wait()
 	}
 	line, _ := json.Marshal(sum)
 	fmt.Fprintf(stdout, "%s\n", line)

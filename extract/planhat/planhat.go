@@ -57,12 +57,12 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 		if err != nil {
 			return fmt.Errorf("planhat: reading offset %d: %w", offset, err)
 		}
-		w.Page()
 		for _, raw := range page.Items {
 			if err := e.emit(w, raw); err != nil {
 				return err
 			}
 		}
+		w.Page()
 		// A short page is the last; never trust a page longer than asked for.
 		if len(page.Items) < e.opt.PageSize {
 			return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
@@ -40,6 +41,8 @@ type Options struct {
 	Target      string
 	ChunkSize   int
 	Concurrency int
+	// OnSent, when set, is told how many items are finished after each chunk.
+	OnSent func(done int64)
 }
 
 // Result counts one target's items (CONTRACT.md): sent counts each item once
@@ -67,9 +70,16 @@ func Execute(ctx context.Context, s Sender, patches []Patch, opt Options) (Resul
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(1, opt.Concurrency))
 	size := max(1, opt.ChunkSize)
+	var done atomic.Int64
 	for start := 0; start < len(patches); start += size {
 		chunk := patches[start:min(len(patches), start+size)]
-		g.Go(func() error { return send(gctx, s, chunk, fail) })
+		g.Go(func() error {
+			err := send(gctx, s, chunk, fail)
+			if n := done.Add(int64(len(chunk))); opt.OnSent != nil {
+				opt.OnSent(n)
+			}
+			return err
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return res, err
