@@ -302,6 +302,9 @@ func (c *checker) validate(p *Pipeline, doc *yaml.Node) {
 			bad(k+".target", "%s is a target twice", w.Target)
 		}
 		targets[w.Target] = true
+		if w.Target == vendors.Moesif && s.Moesif != nil && (s.Moesif.CollectorURL == "" || s.Moesif.ApplicationID == "") {
+			bad(k+".target", "write-back to moesif needs sources.moesif.collector_url and application_id")
+		}
 		if !sourceEnabled(s, w.Target) {
 			bad(k+".target", "%s must also be a source: write-back compares against the records extracted this run", w.Target)
 		}

@@ -16,6 +16,7 @@ import (
 	"etl/load"
 	"etl/load/writeback"
 	"etl/schemas"
+	"etl/vendors"
 )
 
 // WritebackStats are one target's counts in the summary.
@@ -164,7 +165,9 @@ func writeBack(ctx context.Context, mem memory.Allocator, ts map[string]*target,
 			return nil, fmt.Errorf("write-back to %s is not supported", name)
 		}
 		opt.Log.Info("write-back starting", "target", name, "records", len(patches), "chunk_size", t.cfg.ChunkSize, "concurrency", t.cfg.Concurrency)
-		wo := writeback.Options{Target: name, ChunkSize: t.cfg.ChunkSize, Concurrency: t.cfg.Concurrency}
+		// chunk_size is bounded by the vendor's own batch maximum (Userlot: 1).
+		chunk := min(t.cfg.ChunkSize, vendors.Of[name].MaxWriteBatch)
+		wo := writeback.Options{Target: name, ChunkSize: chunk, Concurrency: t.cfg.Concurrency}
 		if opt.Progress != nil {
 			opt.Progress.WritebackStarted(name, int64(len(patches)))
 			wo.OnSent = func(n int64) { opt.Progress.WritebackSent(name, n) }

@@ -7,6 +7,7 @@ package vendorhttp
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -262,8 +263,28 @@ func retryAfter(v string) time.Duration {
 }
 
 // message extracts a short text from an error body without trusting its size.
+// The vendors' JSON error bodies ({"error":…}, {"message":…},
+// {"moesif_error":{"msg":…}}) give their message; other bodies are shown as text.
 func message(r io.Reader) string {
 	b, _ := io.ReadAll(io.LimitReader(r, 2048))
+	var body struct {
+		Error       json.RawMessage `json:"error"`
+		Message     string          `json:"message"`
+		MoesifError struct {
+			Msg string `json:"msg"`
+		} `json:"moesif_error"`
+	}
+	if json.Unmarshal(b, &body) == nil {
+		var text string
+		switch {
+		case json.Unmarshal(body.Error, &text) == nil && text != "":
+			return text
+		case body.Message != "":
+			return body.Message
+		case body.MoesifError.Msg != "":
+			return body.MoesifError.Msg
+		}
+	}
 	s := strings.Join(strings.Fields(string(b)), " ")
 	if len(s) > 300 {
 		s = s[:300] + "…"
