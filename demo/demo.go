@@ -7,13 +7,18 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 
+	"etl/emulator/dixa"
+	"etl/emulator/moesif"
 	"etl/emulator/people"
 	"etl/emulator/planhat"
+	"etl/emulator/userlot"
+	"etl/vendors"
 )
 
 // Seed makes the demo data the same on every run.
@@ -22,7 +27,11 @@ const Seed = 20261122
 // Env is a running demo: emulators, credentials and a pipeline file.
 type Env struct {
 	Planhat  *planhat.Emulator
+	Dixa     *dixa.Emulator
+	Moesif   *moesif.Emulator
+	Userlot  *userlot.Emulator
 	People   []people.Person
+	truth    map[string]map[string]int
 	Pipeline string            // path of the pipeline file
 	Vars     map[string]string // environment the pipeline file reads
 	servers  []*http.Server
@@ -40,26 +49,107 @@ func Start(opt Options) (*Env, error) {
 	if opt.People <= 0 {
 		opt.People = 2000
 	}
-	e := &Env{People: people.Generate(Seed, opt.People), Vars: map[string]string{}}
-	e.Vars["PLANHAT_API_TOKEN"] = secret()
-	e.Planhat = planhat.New(e.Vars["PLANHAT_API_TOKEN"], planhat.FromPeople(e.People, 0))
-	phURL, err := e.serve(e.Planhat)
-	if err != nil {
-		e.Close()
-		return nil, err
+	e := &Env{People: people.GenerateHard(Seed, opt.People), Vars: map[string]string{}, truth: map[string]map[string]int{}}
+	for _, k := range []string{"PLANHAT_API_TOKEN", "DIXA_API_TOKEN", "MOESIF_MANAGEMENT_TOKEN", "USERLOT_API_KEY"} {
+		e.Vars[k] = secret()
+	}
+	in := split(e.People)
+	ph := planhat.FromPeople(in[vendors.Planhat], 0)
+	dx := dixa.FromPeople(in[vendors.Dixa], 0)
+	mo := moesif.FromPeople(in[vendors.Moesif])
+	ul := userlot.FromPeople(in[vendors.Userlot], 0)
+	for i := range ph {
+		e.record(vendors.Planhat, ph[i].ID, in[vendors.Planhat][i])
+	}
+	for i := range dx {
+		e.record(vendors.Dixa, dx[i].ID, in[vendors.Dixa][i])
+	}
+	for i := range mo {
+		e.record(vendors.Moesif, mo[i].UserID, in[vendors.Moesif][i])
+	}
+	for i := range ul {
+		e.record(vendors.Userlot, ul[i].ID, in[vendors.Userlot][i])
+	}
+	e.Planhat = planhat.New(e.Vars["PLANHAT_API_TOKEN"], ph)
+	e.Dixa = dixa.New(e.Vars["DIXA_API_TOKEN"], dx)
+	e.Moesif = moesif.New(e.Vars["MOESIF_MANAGEMENT_TOKEN"], mo)
+	e.Userlot = userlot.New(e.Vars["USERLOT_API_KEY"], ul)
+	var urls []any
+	for _, h := range []http.Handler{e.Planhat, e.Dixa, e.Moesif, e.Userlot} {
+		u, err := e.serve(h)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		urls = append(urls, u)
 	}
 	yaml := fmt.Sprintf(`version: 1
 sources:
   planhat: {base_url: %q, token: "${PLANHAT_API_TOKEN}"}
+  dixa:    {base_url: %q, token: "${DIXA_API_TOKEN}"}
+  moesif:  {base_url: %q, token: "${MOESIF_MANAGEMENT_TOKEN}"}
+  userlot: {base_url: %q, api_key: "${USERLOT_API_KEY}"}
 output:
   uri: %q
-`, phURL, opt.Out)
+`, append(urls, opt.Out)...)
 	e.Pipeline = filepath.Join(opt.Dir, "demo.yaml")
 	if err := os.WriteFile(e.Pipeline, []byte(yaml), 0o644); err != nil {
 		e.Close()
 		return nil, err
 	}
 	return e, nil
+}
+
+// shares are the chances that a person is in each vendor.
+var shares = []struct {
+	vendor string
+	p      float64
+}{{vendors.Planhat, 0.6}, {vendors.Dixa, 0.5}, {vendors.Moesif, 0.4}, {vendors.Userlot, 0.5}}
+
+// split deals people to vendors, overlapping and the same on every run;
+// someone drawn for none goes to one vendor, so everyone is somewhere.
+func split(ps []people.Person) map[string][]people.Person {
+	rng := mrand.New(mrand.NewPCG(Seed, 0x5eed))
+	out := map[string][]people.Person{}
+	for i, p := range ps {
+		placed := false
+		for _, s := range shares {
+			if rng.Float64() < s.p && p.In(s.vendor) {
+				out[s.vendor] = append(out[s.vendor], p)
+				placed = true
+			}
+		}
+		if !placed {
+			v := shares[i%len(shares)].vendor
+			if !p.In(v) {
+				v = p.Vendors[0]
+			}
+			out[v] = append(out[v], p)
+		}
+	}
+	return out
+}
+
+func (e *Env) record(source, sourceID string, p people.Person) {
+	if e.truth[source] == nil {
+		e.truth[source] = map[string]int{}
+	}
+	e.truth[source][sourceID] = p.Index
+}
+
+// Truth is the ground truth of the demo data: source → source_id → the index
+// of the person (in People) the record was made from. Records with the same
+// index are one person; resolution should find exactly that. The maps are a copy.
+func (e *Env) Truth() map[string]map[string]int {
+	out := make(map[string]map[string]int, len(e.truth))
+	for src, ids := range e.truth {
+		m := make(map[string]int, len(ids))
+		for id, i := range ids {
+			m[id] = i
+		}
+		out[src] = m
+	}
+	return out
 }
 
 // Lookup resolves the pipeline's variables from the demo's own credentials.

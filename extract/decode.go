@@ -31,6 +31,9 @@ func (p *Page) decodeArray(dec *json.Decoder) error {
 	if err != nil {
 		return err
 	}
+	if tok == nil {
+		return nil // null: no records
+	}
 	if d, ok := tok.(json.Delim); !ok || d != '[' {
 		return fmt.Errorf("expected a JSON array, got %v", tok)
 	}

@@ -7,8 +7,12 @@ import (
 
 	"etl/config"
 	"etl/extract"
+	"etl/extract/dixa"
+	"etl/extract/files"
+	"etl/extract/moesif"
 	"etl/extract/pace"
 	"etl/extract/planhat"
+	"etl/extract/userlot"
 	"etl/extract/vendorhttp"
 	"etl/load/writeback"
 	"etl/transform/normalise"
@@ -38,6 +42,56 @@ func sources(p *config.Pipeline, only []string) ([]source, error) {
 			extractor: planhat.New(planhat.Options{Client: c, PageSize: s.PageSize, IncludeArchived: s.IncludeArchived}),
 			normalise: normalise.Options{PhoneRegion: s.PhoneRegion},
 			sender:    writeback.Planhat{Client: c}})
+	}
+	if s := p.Sources.Dixa; s != nil && want(vendors.Dixa) {
+		c, err := client(vendors.Dixa, s.API, dixa.Auth(s.Token))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, source{name: vendors.Dixa,
+			extractor: dixa.New(dixa.Options{Client: c, PageSize: s.PageSize}),
+			normalise: normalise.Options{PhoneRegion: s.PhoneRegion},
+			sender:    writeback.Dixa{Client: c}})
+	}
+	// Moesif's collector_url and application_id serve write-back only.
+	if s := p.Sources.Moesif; s != nil && want(vendors.Moesif) {
+		c, err := client(vendors.Moesif, s.API, moesif.Auth(s.Token))
+		if err != nil {
+			return nil, err
+		}
+		src := source{name: vendors.Moesif,
+			extractor: moesif.New(moesif.Options{Client: c, PageSize: s.PageSize}),
+			normalise: normalise.Options{PhoneRegion: s.PhoneRegion}}
+		if s.CollectorURL != "" {
+			// The collector is another host with its own key, and unmetered.
+			cc, err := vendorhttp.New(vendors.Moesif, s.CollectorURL, writeback.MoesifAuth(s.ApplicationID), pace.Unlimited())
+			if err != nil {
+				return nil, err
+			}
+			src.sender = writeback.Moesif{Client: cc}
+		}
+		out = append(out, src)
+	}
+	if s := p.Sources.Userlot; s != nil && want(vendors.Userlot) {
+		c, err := client(vendors.Userlot, s.API, userlot.Auth(s.APIKey))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, source{name: vendors.Userlot,
+			extractor: userlot.New(userlot.Options{Client: c, PageSize: s.PageSize}),
+			normalise: normalise.Options{PhoneRegion: s.PhoneRegion},
+			sender:    writeback.Userlot{Client: c}})
+	}
+	// A file source's name is its rows' source column.
+	for _, f := range p.Sources.Files {
+		if !want(f.Name) {
+			continue
+		}
+		x, err := files.New(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, source{name: f.Name, extractor: x, normalise: normalise.Options{PhoneRegion: f.PhoneRegion}})
 	}
 	for _, name := range only {
 		if !slices.ContainsFunc(out, func(s source) bool { return s.name == name }) {

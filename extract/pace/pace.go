@@ -51,7 +51,11 @@ type window struct {
 func New(l Limits) *Pacer {
 	p := &Pacer{sem: make(chan struct{}, 1), now: time.Now}
 	if l.PerSecond > 0 {
-		burst := l.Burst
+		// The margin applies to the burst too: a full burst would leave only
+		// the rate's few milliseconds of slack, and a first request slowed by
+		// the dial makes the vendor see a later one too early. A burst of 4
+		// becomes 3, one of 20 becomes 19.
+		burst := int(float64(l.Burst) * (1 - Margin))
 		if burst < 1 {
 			burst = 1
 		}
