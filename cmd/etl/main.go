@@ -59,6 +59,12 @@ func Main(args []string, stdout, stderr io.Writer, env config.Env) int {
 		terminal = f
 	}
 	termRedactor = red
+	// The AWS SDK never prints its secrets; redacting them costs nothing.
+	for _, k := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
+		if v, ok := env(k); ok {
+			red.add(v)
+		}
+	}
 	stdout, stderr = red.writer(stdout), red.writer(stderr)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
