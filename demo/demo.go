@@ -26,15 +26,17 @@ const Seed = 20261122
 
 // Env is a running demo: emulators, credentials and a pipeline file.
 type Env struct {
-	Planhat  *planhat.Emulator
-	Dixa     *dixa.Emulator
-	Moesif   *moesif.Emulator
-	Userlot  *userlot.Emulator
-	People   []people.Person
-	truth    map[string]map[string]int
-	Pipeline string            // path of the pipeline file
-	Vars     map[string]string // environment the pipeline file reads
-	servers  []*http.Server
+	Planhat *planhat.Emulator
+	Dixa    *dixa.Emulator
+	Moesif  *moesif.Emulator
+	// MoesifCollector serves Moesif's writes, on its own host as Moesif's is.
+	MoesifCollector *moesif.Collector
+	Userlot         *userlot.Emulator
+	People          []people.Person
+	truth           map[string]map[string]int
+	Pipeline        string            // path of the pipeline file
+	Vars            map[string]string // environment the pipeline file reads
+	servers         []*http.Server
 }
 
 // Options size the demo.
@@ -50,7 +52,7 @@ func Start(opt Options) (*Env, error) {
 		opt.People = 2000
 	}
 	e := &Env{People: people.GenerateHard(Seed, opt.People), Vars: map[string]string{}, truth: map[string]map[string]int{}}
-	for _, k := range []string{"PLANHAT_API_TOKEN", "DIXA_API_TOKEN", "MOESIF_MANAGEMENT_TOKEN", "USERLOT_API_KEY"} {
+	for _, k := range []string{"PLANHAT_API_TOKEN", "DIXA_API_TOKEN", "MOESIF_MANAGEMENT_TOKEN", "MOESIF_APPLICATION_ID", "USERLOT_API_KEY"} {
 		e.Vars[k] = secret()
 	}
 	in := split(e.People)
@@ -74,8 +76,9 @@ func Start(opt Options) (*Env, error) {
 	e.Dixa = dixa.New(e.Vars["DIXA_API_TOKEN"], dx)
 	e.Moesif = moesif.New(e.Vars["MOESIF_MANAGEMENT_TOKEN"], mo)
 	e.Userlot = userlot.New(e.Vars["USERLOT_API_KEY"], ul)
+	e.MoesifCollector = e.Moesif.Collector(e.Vars["MOESIF_APPLICATION_ID"])
 	var urls []any
-	for _, h := range []http.Handler{e.Planhat, e.Dixa, e.Moesif, e.Userlot} {
+	for _, h := range []http.Handler{e.Planhat, e.Dixa, e.Moesif, e.MoesifCollector, e.Userlot} {
 		u, err := e.serve(h)
 		if err != nil {
 			e.Close()
@@ -87,10 +90,18 @@ func Start(opt Options) (*Env, error) {
 sources:
   planhat: {base_url: %q, token: "${PLANHAT_API_TOKEN}"}
   dixa:    {base_url: %q, token: "${DIXA_API_TOKEN}"}
-  moesif:  {base_url: %q, token: "${MOESIF_MANAGEMENT_TOKEN}"}
+  moesif:  {base_url: %q, token: "${MOESIF_MANAGEMENT_TOKEN}",
+            collector_url: %q, application_id: "${MOESIF_APPLICATION_ID}"}
   userlot: {base_url: %q, api_key: "${USERLOT_API_KEY}"}
 output:
   uri: %q
+# Fill what each vendor lacks from the others. The demo data breaks no
+# vendor's uniqueness rule, so nothing is refused.
+writeback:
+  - {target: planhat, fields: [external_id, phone, first_name, last_name], mode: fill}
+  - {target: dixa,    fields: [external_id, first_name, last_name], mode: fill}
+  - {target: moesif,  fields: [first_name, last_name, phone], mode: fill}
+  - {target: userlot, fields: [external_id, first_name, last_name], mode: fill}
 `, append(urls, opt.Out)...)
 	e.Pipeline = filepath.Join(opt.Dir, "demo.yaml")
 	if err := os.WriteFile(e.Pipeline, []byte(yaml), 0o644); err != nil {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -46,7 +47,15 @@ const (
 	exitUsage = 2
 )
 
+// defaultMemoryLimit is the soft heap limit when GOMEMLIMIT is not set: Go's
+// default collector lets the heap grow to twice the live data, which at 10
+// million records would pass 2 GB; a soft limit makes it collect sooner.
+const defaultMemoryLimit = 1536 << 20
+
 func main() {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv))
 }
 

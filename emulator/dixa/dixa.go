@@ -1,9 +1,10 @@
-// Package dixa emulates Dixa's /v1/endusers list as vendors.md describes it:
+// Package dixa emulates Dixa's /v1/endusers API as vendors.md describes it:
 // raw or Bearer token auth, pageLimit 1..1000 (else 400), opaque pageKey
 // cursors in meta.next (a relative path on even pages, an absolute URL on odd
 // ones), an empty last page that still offers a next link when the data ends
 // on a page boundary, mutually exclusive filters, and 429s beyond a token
-// bucket of 10 requests/s with capacity 4.
+// bucket of 10 requests/s with capacity 4. Bulk writes (PATCH /v1/endusers,
+// POST /v1/endusers/bulk) answer one outcome per item, in input order.
 package dixa
 
 import (
@@ -114,7 +115,7 @@ func FromPeople(ps []people.Person, start int) []EndUser {
 		if k%5 == 2 { // only a display name was ever captured
 			u.FirstName, u.LastName = "", ""
 		}
-		if k%6 == 1 {
+		if k%6 == 1 && u.Email != "" {
 			u.Email = strings.ToUpper(u.Email[:1]) + u.Email[1:]
 		}
 		if k%2 == 0 {
@@ -158,10 +159,14 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case r.URL.Path == "/v1/endusers/bulk" && r.Method == http.MethodPost:
+		e.bulk(w, r, call, true)
 	case r.URL.Path != "/v1/endusers":
 		call.Error(w, http.StatusNotFound, "An entity in this request could not be found")
 	case r.Method == http.MethodGet:
 		e.list(w, r, call)
+	case r.Method == http.MethodPatch:
+		e.bulk(w, r, call, false)
 	default:
 		call.Error(w, http.StatusMethodNotAllowed, "Method not allowed")
 	}

@@ -6,6 +6,7 @@ package people
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 )
@@ -24,6 +25,15 @@ type Person struct {
 	Tags        []string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// Vendors, when set, are the only vendors that may hold this entry's
+	// records: a hard case needs vendors that keep what links its records
+	// (other emails: Planhat and Dixa; a user id of its own: not Moesif).
+	Vendors []string
+}
+
+// In reports whether vendor may hold records of p.
+func (p Person) In(vendor string) bool {
+	return len(p.Vendors) == 0 || slices.Contains(p.Vendors, vendor)
 }
 
 var firstNames = []string{"Ada", "Alan", "Grace", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances", "Edsger",
@@ -78,4 +88,68 @@ func person(rng *rand.Rand, i int) Person {
 		}
 	}
 	return p
+}
+
+// Vendors that keep other emails, and those that key users by something
+// other than the external id.
+var (
+	withOtherEmails = []string{"planhat", "dixa"}
+	notByExternalID = []string{"planhat", "dixa", "userlot"}
+)
+
+// blockedIDs are external ids the contract never matches on.
+var blockedIDs = []string{"null", "NULL", "None", "undefined", "anonymous", "-1", "0", "000-000", " null "}
+
+// PlaceholderID is the external id that the placeholder hard case puts on
+// dozens of entries: usable by its form, but over any sane holder limit.
+const PlaceholderID = "N/A"
+
+// GenerateHard returns n people like Generate, with the hard cases of
+// identity resolution woven in, by offset in every block of 40:
+//
+//	 7     placeholder external id (PlaceholderID) when n >= 1000, so that it
+//	       is on more than 20 records: linked only by the email
+//	11     a blocked external id literal: linked only by the email
+//	13-16  four people with their own external ids sharing a role mailbox
+//	       in OtherEmails: still four people
+//	21     no external id, a junk primary email and the real one in
+//	       OtherEmails, in upper case with spaces around: linked only by an
+//	       other email, once normalised
+//	25     no external id and a primary email in upper case with spaces
+//	       around: linked only through normalisation
+//	31     neither email nor external id: one record, its own person
+//	33     an invalid email and no external id: one record, its own person
+//
+// Each person stays Index == position, and the ground truth (records of the
+// same person are one, every other pair two) is what the contract's rules
+// imply, as long as each person is rendered only in the vendors it is In.
+func GenerateHard(seed uint64, n int) []Person {
+	ps := Generate(seed, n)
+	for i := range ps {
+		p := &ps[i]
+		switch i % 40 {
+		case 7:
+			if n >= 1000 {
+				p.ExternalID, p.Vendors = PlaceholderID, notByExternalID
+			}
+		case 11:
+			p.ExternalID, p.Vendors = blockedIDs[i/40%len(blockedIDs)], notByExternalID
+		case 13, 14, 15, 16:
+			p.OtherEmails = append(p.OtherEmails, fmt.Sprintf("support-%d@shared.example", i/40))
+			p.Vendors = withOtherEmails
+		case 21:
+			p.ExternalID, p.OtherEmails = "", []string{"  " + strings.ToUpper(p.Email) + " "}
+			p.Email, p.Vendors = "-", withOtherEmails
+		case 25:
+			p.ExternalID, p.Vendors = "", notByExternalID
+			p.Email = " " + strings.ToUpper(p.Email) + "\t"
+		case 31:
+			p.ExternalID, p.Email, p.OtherEmails = "", "", nil
+			p.Vendors = []string{"planhat"}
+		case 33:
+			p.ExternalID, p.Email, p.OtherEmails = "", "n/a", nil
+			p.Vendors = []string{"userlot"}
+		}
+	}
+	return ps
 }

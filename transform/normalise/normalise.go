@@ -1,6 +1,7 @@
 // Package normalise cleans extracted end_user_sources batches: emails
 // trimmed, lower-cased and validated, phones to E.164, names composed, tags
-// de-duplicated, ids trimmed, text made valid UTF-8.
+// de-duplicated, external ids trimmed, attributes as JSON with sorted keys,
+// text made valid UTF-8.
 package normalise
 
 import (
@@ -91,8 +92,10 @@ func Batch(mem memory.Allocator, rec arrow.Record, opt Options) (arrow.Record, [
 	sb := func(i int) *array.StringBuilder { return b.Field(i).(*array.StringBuilder) }
 	var all []string
 	for i := 0; i < n; i++ {
-		sid := strings.TrimSpace(valid(sourceID.Value(i)))
-		if sid == "" {
+		// source_id stays exactly as the vendor has it: write-back addresses
+		// the record by it (Moesif's user_id may carry spaces).
+		sid := valid(sourceID.Value(i))
+		if strings.TrimSpace(sid) == "" {
 			st.Rejected++
 			rejects = append(rejects, schemas.Reject{Stage: schemas.StageNormalise, Source: source.Value(i), Reason: "record has no id"})
 			continue
@@ -161,7 +164,7 @@ func Batch(mem memory.Allocator, rec arrow.Record, opt Options) (arrow.Record, [
 		appendList(b.Field(schemas.SrcTags).(*array.ListBuilder), sortUnique(all))
 		appendTS(b.Field(schemas.SrcCreatedAt).(*array.TimestampBuilder), created, i)
 		appendTS(b.Field(schemas.SrcUpdatedAt).(*array.TimestampBuilder), updated, i)
-		appendOpt(sb(schemas.SrcAttributes), withExtra(str(attrs, i), extra))
+		appendOpt(sb(schemas.SrcAttributes), attributes(str(attrs, i), extra))
 	}
 	return b.NewRecord(), rejects, st
 }
@@ -238,25 +241,31 @@ func appendTS(b *array.TimestampBuilder, a *array.Timestamp, i int) {
 	b.Append(a.Value(i))
 }
 
-// withExtra adds raw values the columns could not hold to the attributes JSON,
-// keeping keys sorted (encoding/json sorts map keys).
-func withExtra(attrs string, extra map[string]string) string {
-	if len(extra) == 0 {
-		return attrs
-	}
-	m := map[string]json.RawMessage{}
+// attributes returns the custom fields as JSON text with keys sorted at
+// every depth, plus the raw values the columns could not hold. Text that is
+// not a JSON object is kept as a string under attributes_raw.
+func attributes(attrs string, extra map[string]string) string {
+	m := map[string]any{}
 	if attrs != "" {
-		if err := json.Unmarshal([]byte(attrs), &m); err != nil {
-			m = map[string]json.RawMessage{"attributes_raw": mustJSON(attrs)}
+		d := json.NewDecoder(strings.NewReader(attrs))
+		d.UseNumber() // numbers keep their digits
+		if d.Decode(&m) != nil || d.More() {
+			m = map[string]any{"attributes_raw": attrs}
+		} else if m == nil { // JSON null: no custom fields
+			m = map[string]any{}
 		}
 	}
 	for k, v := range extra {
-		m[k] = mustJSON(v)
+		m[k] = v
 	}
-	return string(mustJSON(m))
-}
-
-func mustJSON(v any) json.RawMessage {
-	b, _ := json.Marshal(v)
-	return b
+	if len(m) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	if e.Encode(m) != nil {
+		return ""
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }

@@ -1,18 +1,21 @@
 package resolve
 
 import (
+	"bytes"
 	"fmt"
+	"math"
 	"slices"
-	"sort"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/google/uuid"
 
 	"etl/schemas"
 )
 
-// Survivorship fields, in end_users order.
+// Survivorship fields (rule 5), in end_users order.
 var fieldCols = []struct{ src, usr int }{
 	{schemas.SrcEmail, schemas.UsrEmail},
 	{schemas.SrcFirstName, schemas.UsrFirstName},
@@ -22,199 +25,234 @@ var fieldCols = []struct{ src, usr int }{
 	{schemas.SrcCompanyName, schemas.UsrCompanyName},
 }
 
-type candidate struct {
-	value    string
-	updated  int64
-	dated    bool
-	prio     int
-	sourceID string
-}
+const nFields = 6
 
-// beats reports whether c wins over o: latest updated_at (undated last), then
-// source priority, then ascending source_id.
-func (c *candidate) beats(o *candidate) bool {
-	if c.dated != o.dated {
-		return c.dated
+func fieldArrays(rec arrow.Record) [nFields]*array.String {
+	var out [nFields]*array.String
+	for f, c := range fieldCols {
+		out[f] = rec.Column(c.src).(*array.String)
 	}
-	if c.dated && c.updated != o.updated {
-		return c.updated > o.updated
-	}
-	if c.prio != o.prio {
-		return c.prio < o.prio
-	}
-	return c.sourceID < o.sourceID
-}
-
-type person struct {
-	pid       string
-	ext       string
-	sources   []string
-	count     int64
-	created   int64
-	updated   int64
-	hasC      bool
-	hasU      bool
-	emails    []string
-	tags      []string
-	fields    [6]candidate
-	fieldsSet [6]bool
+	return out
 }
 
 // Annotate returns rec (the next batch, in Add order) with person_id filled,
-// and gathers each person's values for People. The caller releases both.
+// and gathers each person's surviving values for People. The caller
+// releases both records.
 func (res *Result) Annotate(mem memory.Allocator, rec arrow.Record) (arrow.Record, error) {
 	n := int(rec.NumRows())
-	if res.next+n > len(res.recs) {
+	if res.next+n > len(res.src) {
 		return nil, fmt.Errorf("resolve: annotating more rows than were added")
 	}
+	src := rec.Column(schemas.SrcSource).(*array.String)
+	sid := rec.Column(schemas.SrcSourceID).(*array.String)
+	cre := rec.Column(schemas.SrcCreatedAt).(*array.Timestamp)
+	cols := fieldArrays(rec)
 	pb := array.NewStringBuilder(mem)
 	defer pb.Release()
 	pb.Reserve(n)
-	src := rec.Column(schemas.SrcSource).(*array.String)
-	sid := rec.Column(schemas.SrcSourceID).(*array.String)
-	upd := rec.Column(schemas.SrcUpdatedAt).(*array.Timestamp)
-	cre := rec.Column(schemas.SrcCreatedAt).(*array.Timestamp)
-	emails := rec.Column(schemas.SrcEmails).(*array.List)
-	tags := rec.Column(schemas.SrcTags).(*array.List)
 	for i := 0; i < n; i++ {
 		row := res.next + i
-		if sid.Value(i) != res.recs[row].sourceID {
+		s, id := src.Value(i), sid.Value(i)
+		if res.check[row] != res.rowHash(s, id) {
 			return nil, fmt.Errorf("resolve: batches annotated out of order")
 		}
-		root := find(res.parent, int32(row))
-		pid := res.pid[root]
-		pb.Append(pid)
-		p := res.people[root]
-		if p == nil {
-			p = &person{pid: pid}
-			res.people[root] = p
+		p := res.person[row]
+		if res.pid[p] == (uuid.UUID{}) {
+			res.pid[p] = personID("record:", []byte(s+":"+id))
 		}
-		p.count++
-		s := src.Value(i)
-		if !slices.Contains(p.sources, s) {
-			p.sources = append(p.sources, s)
+		pb.Append(res.pid[p].String())
+		if cre.IsValid(i) {
+			res.created[p] = min(res.created[p], int64(cre.Value(i)))
 		}
-		if x := res.recs[row].extID; x != "" && p.ext == "" && res.isPersonExt(root, x) {
-			p.ext = x
-		}
-		if cre.IsValid(i) && (!p.hasC || int64(cre.Value(i)) < p.created) {
-			p.created, p.hasC = int64(cre.Value(i)), true
-		}
-		c := candidate{prio: res.priority(s), sourceID: sid.Value(i)}
-		if upd.IsValid(i) {
-			c.updated, c.dated = int64(upd.Value(i)), true
-			if !p.hasU || c.updated > p.updated {
-				p.updated, p.hasU = c.updated, true
-			}
-		}
-		for f, col := range fieldCols {
-			a := rec.Column(col.src).(*array.String)
-			if a.IsNull(i) || a.Value(i) == "" {
+		for f, a := range cols {
+			if res.fields[row]&(1<<f) == 0 {
 				continue
 			}
-			c.value = a.Value(i)
-			if !p.fieldsSet[f] || c.beats(&p.fields[f]) {
-				p.fields[f], p.fieldsSet[f] = c, true
-				p.fields[f].value = string([]byte(c.value)) // own the bytes: rec is released
+			k := int(p)*nFields + f
+			switch {
+			case res.tie[p]&(1<<f) != 0:
+				if res.rank(int32(row), res.slot[k]) == 0 {
+					res.contend(k, id, res.ref(row, f, a.Value(i)))
+				}
+			case res.slot[k] == int32(row):
+				res.slot[k] = -(res.ref(row, f, a.Value(i)) + 2)
 			}
 		}
-		p.emails = appendList(p.emails, emails, i)
-		p.tags = appendList(p.tags, tags, i)
 	}
 	res.next += n
-	cols := make([]arrow.Array, rec.NumCols())
-	copy(cols, rec.Columns())
+	cols2 := slices.Clone(rec.Columns())
 	pids := pb.NewArray()
 	defer pids.Release()
-	cols[schemas.SrcPersonID] = pids
-	return array.NewRecord(rec.Schema(), cols, rec.NumRows()), nil
+	cols2[schemas.SrcPersonID] = pids
+	return array.NewRecord(rec.Schema(), cols2, rec.NumRows()), nil
 }
 
-// isPersonExt: the component's usable external id (blocked ones are not).
-func (res *Result) isPersonExt(root int32, x string) bool {
-	return res.extOf(root) == x
-}
-
-func appendList(dst []string, l *array.List, i int) []string {
-	if l.IsNull(i) {
-		return dst
-	}
-	a, b := l.ValueOffsets(i)
-	vals := l.ListValues().(*array.String)
-	for j := a; j < b; j++ {
-		v := vals.Value(int(j))
-		if !slices.Contains(dst, v) {
-			dst = append(dst, string([]byte(v)))
+// ref interns a surviving value. The email is already interned by Add, as
+// one of the record's ids.
+func (res *Result) ref(row, f int, v string) int32 {
+	if fieldCols[f].src == schemas.SrcEmail {
+		for _, id := range res.idList[res.idOff[row]:res.idOff[row+1]] {
+			if k := res.ids.Key(id); k[0] == kindEmail && string(k[1:]) == v {
+				return id
+			}
 		}
 	}
-	return dst
+	return res.values.Intern(0, v)
 }
 
-// People returns end_users as record batches of at most batchRows rows,
-// sorted by person_id. Call it after every batch was annotated.
-func (res *Result) People(mem memory.Allocator, batchRows int) ([]arrow.Record, error) {
-	if res.next != len(res.recs) {
-		return nil, fmt.Errorf("resolve: %d of %d rows annotated", res.next, len(res.recs))
+// refKey is the value of ref for field f.
+func (res *Result) refKey(f int, ref int32) []byte {
+	if fieldCols[f].src == schemas.SrcEmail {
+		return res.ids.Key(ref)[1:]
 	}
-	ps := make([]*person, 0, len(res.people))
-	for _, p := range res.people {
-		ps = append(ps, p)
-	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i].pid < ps[j].pid })
-	var out []arrow.Record
-	for start := 0; start < len(ps); start += batchRows {
-		out = append(out, buildPeople(mem, ps[start:min(len(ps), start+batchRows)]))
-	}
-	return out, nil
+	return res.values.Key(ref)[1:]
 }
 
-func buildPeople(mem memory.Allocator, ps []*person) arrow.Record {
+// contend settles a tie on updated_at and source priority: the ascending
+// source_id wins, then the smaller value, so the input order never matters.
+func (res *Result) contend(k int, sourceID string, ref int32) {
+	if cur, ok := res.ties[k]; ok {
+		f := k % nFields
+		c := strings.Compare(sourceID, cur.sourceID)
+		if c > 0 || c == 0 && bytes.Compare(res.refKey(f, ref), res.refKey(f, cur.ref)) >= 0 {
+			return
+		}
+	}
+	res.ties[k] = tied{sourceID: strings.Clone(sourceID), ref: ref}
+}
+
+// value is the surviving value of field k, or nil.
+func (res *Result) value(p int32, f int) []byte {
+	k := int(p)*nFields + f
+	if res.tie[p]&(1<<f) != 0 {
+		return res.refKey(f, res.ties[k].ref)
+	}
+	if s := res.slot[k]; s < -1 {
+		return res.refKey(f, -s-2)
+	}
+	return nil
+}
+
+// People hands end_users to emit as record batches of at most batchRows
+// rows, sorted by person_id; emit owns each batch. Call it after every batch
+// was annotated. Batches are built one at a time, so the table is never
+// whole in memory.
+func (res *Result) People(mem memory.Allocator, batchRows int, emit func(arrow.Record) error) error {
+	if res.next != len(res.src) {
+		return fmt.Errorf("resolve: %d of %d rows annotated", res.next, len(res.src))
+	}
+	np := len(res.pid)
+	order := make([]int32, np)
+	for p := range order {
+		order[p] = int32(p)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return bytes.Compare(res.pid[a][:], res.pid[b][:]) })
+	// Each person's records, in CSR form.
+	off := make([]uint32, np+1)
+	for _, p := range res.person {
+		off[p+1]++
+	}
+	for p := range np {
+		off[p+1] += off[p]
+	}
+	recs := make([]int32, len(res.person))
+	fill := slices.Clone(off[:np])
+	for i, p := range res.person {
+		recs[fill[p]] = int32(i)
+		fill[p]++
+	}
+	fill = nil
+	for start := 0; start < np; start += batchRows {
+		if err := emit(res.buildPeople(mem, order[start:min(np, start+batchRows)], off, recs)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, recs []int32) arrow.Record {
 	b := array.NewRecordBuilder(mem, schemas.EndUsers)
 	defer b.Release()
-	str := func(col int, v string) {
+	str := func(col int, v []byte) {
 		sb := b.Field(col).(*array.StringBuilder)
-		if v == "" {
+		if len(v) == 0 {
 			sb.AppendNull()
 		} else {
-			sb.Append(v)
+			sb.BinaryBuilder.Append(v)
 		}
 	}
-	list := func(col int, vs []string) {
+	list := func(col int, vs [][]byte) {
 		lb := b.Field(col).(*array.ListBuilder)
 		if len(vs) == 0 {
 			lb.AppendNull()
 			return
 		}
-		slices.Sort(vs)
 		lb.Append(true)
+		vb := lb.ValueBuilder().(*array.StringBuilder)
 		for _, v := range vs {
-			lb.ValueBuilder().(*array.StringBuilder).Append(v)
+			vb.BinaryBuilder.Append(v)
 		}
 	}
-	ts := func(col int, v int64, ok bool) {
+	ts := func(col int, v, none int64) {
 		tb := b.Field(col).(*array.TimestampBuilder)
-		if ok {
-			tb.Append(arrow.Timestamp(v))
-		} else {
+		if v == none {
 			tb.AppendNull()
+		} else {
+			tb.Append(arrow.Timestamp(v))
 		}
 	}
+	var emails, tags []int32
+	var keys [][]byte
+	inPerson := make([]bool, len(res.sources))
 	for _, p := range ps {
-		str(schemas.UsrPersonID, p.pid)
+		str(schemas.UsrPersonID, []byte(res.pid[p].String()))
 		for f, col := range fieldCols {
-			if !p.fieldsSet[f] {
-				str(col.usr, "")
-			} else {
-				str(col.usr, p.fields[f].value)
+			str(col.usr, res.value(p, f))
+		}
+		emails, tags = emails[:0], tags[:0]
+		var ext []byte
+		updated := int64(noTime)
+		clear(inPerson)
+		for _, r := range recs[off[p]:off[p+1]] {
+			updated = max(updated, res.upd[r])
+			inPerson[res.src[r]] = true
+			for _, id := range res.idList[res.idOff[r]:res.idOff[r+1]] {
+				switch k := res.ids.Key(id); {
+				case k[0] == kindEmail:
+					emails = append(emails, id)
+				case k[0] == kindTag:
+					tags = append(tags, id)
+				case res.flags[id] == 0: // the person's one usable external id
+					ext = k[1:]
+				}
 			}
 		}
-		list(schemas.UsrEmails, p.emails)
-		str(schemas.UsrExternalID, p.ext)
-		list(schemas.UsrTags, p.tags)
-		list(schemas.UsrSources, p.sources)
-		b.Field(schemas.UsrRecordCount).(*array.Int64Builder).Append(p.count)
-		ts(schemas.UsrCreatedAt, p.created, p.hasC)
-		ts(schemas.UsrUpdatedAt, p.updated, p.hasU)
+		keys = sortedKeys(keys[:0], res.ids, emails)
+		list(schemas.UsrEmails, keys)
+		str(schemas.UsrExternalID, ext)
+		keys = sortedKeys(keys[:0], res.ids, tags)
+		list(schemas.UsrTags, keys)
+		keys = keys[:0]
+		for s, name := range res.sources {
+			if inPerson[s] {
+				keys = append(keys, []byte(name))
+			}
+		}
+		slices.SortFunc(keys, bytes.Compare)
+		list(schemas.UsrSources, keys)
+		b.Field(schemas.UsrRecordCount).(*array.Int64Builder).Append(int64(off[p+1] - off[p]))
+		ts(schemas.UsrCreatedAt, res.created[p], math.MaxInt64)
+		ts(schemas.UsrUpdatedAt, updated, noTime)
 	}
 	return b.NewRecord()
+}
+
+// sortedKeys appends the distinct values of ids, sorted: a sorted union.
+func sortedKeys(dst [][]byte, t *interner, ids []int32) [][]byte {
+	slices.Sort(ids)
+	for _, id := range slices.Compact(ids) {
+		dst = append(dst, t.Key(id)[1:])
+	}
+	slices.SortFunc(dst, bytes.Compare)
+	return dst
 }

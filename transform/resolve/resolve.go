@@ -5,12 +5,19 @@
 // each record's identifiers, Resolve clusters them (union-find over record
 // indices), then Annotate is called with the same batches in the same order to
 // stamp person_id and gather each person's surviving values.
+//
+// Memory is what lets it take 10 million records: identifiers are interned
+// once (intern.go) and records are rows of flat arrays (source, updated_at,
+// identifier ids in CSR form), never copies of the records.
 package resolve
 
 import (
+	"bytes"
+	"hash/maphash"
+	"math"
+	"math/bits"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -23,42 +30,81 @@ import (
 // Namespace of person_id UUIDv5s (CONTRACT.md).
 var Namespace = uuid.MustParse("0b7f4e52-6a51-4c55-9a1e-7d3c2f8e9b10")
 
+// DefaultMaxRecordsPerIdentifier is resolve.max_records_per_identifier when unset.
+const DefaultMaxRecordsPerIdentifier = 20
+
 // Config is the pipeline's resolve block.
 type Config struct {
-	MaxRecordsPerIdentifier int
+	MaxRecordsPerIdentifier int // 0: DefaultMaxRecordsPerIdentifier
 	Blocked                 []string
 	SourcePriority          []string
 }
 
 // Stats go into the run summary.
 type Stats struct {
-	Persons          int64         `json:"persons"`
-	Records          int64         `json:"records"`
-	BlockedValues    int64         `json:"blocked_identifier_values"`
-	OverLimit        int64         `json:"identifiers_over_limit"`
-	ConflictsSkipped int64         `json:"conflicts_skipped"`
+	Persons int64 `json:"persons"`
+	Records int64 `json:"records"`
+	// BlockedValues counts distinct identifier values never used to match.
+	BlockedValues int64 `json:"blocked_identifier_values"`
+	// OverLimit counts distinct values held by more records than the limit.
+	OverLimit int64 `json:"identifiers_over_limit"`
+	// ConflictsSkipped counts shared mailboxes: emails that linked nothing.
+	ConflictsSkipped int64 `json:"conflicts_skipped"`
+	// PersonsByVendors maps a number of sources to the persons seen in that many.
 	PersonsByVendors map[int]int64 `json:"persons_by_vendor_count"`
 }
 
-type record struct {
-	source   uint16
-	sourceID string
-	extID    string
-	emails   []string
-}
+// Identifier kinds, the first byte of an interned identifier.
+const (
+	kindExt   byte = 'x'
+	kindEmail byte = 'e'
+	kindTag   byte = 't' // not an identifier: interned here to share the arena
+)
+
+// Identifier flags.
+const (
+	flagBlocked uint8 = 1 << iota
+	flagOver
+	flagShared
+)
+
+// noTime stands for a missing updated_at: it sorts below every real time,
+// so a record without one ranks last.
+const noTime = math.MinInt64
 
 // Resolver collects records (pass 1).
 type Resolver struct {
 	cfg     Config
 	blocked map[string]bool // lower-cased
+	*records
+}
+
+// records is what pass 1 keeps: flat arrays, one entry per record, and the
+// interned identifiers. Result shares it.
+type records struct {
 	sources []string
 	srcIdx  map[string]uint16
-	recs    []record
+	seed    maphash.Seed
+
+	ids     *interner // emails, external ids and tags, kind-prefixed
+	holders []int32   // per id: records holding it, each once; nil after Resolve
+
+	// Per record.
+	src    []uint16
+	upd    []int64  // updated_at, or noTime
+	fields []uint8  // bit f: fieldCols[f] is non-empty
+	check  []uint16 // hash of source and source_id: Annotate's order check
+	idOff  []uint32 // ids of record i: idList[idOff[i]:idOff[i+1]], sorted
+	idList []int32
 }
 
 // New returns an empty resolver.
 func New(cfg Config) *Resolver {
-	r := &Resolver{cfg: cfg, blocked: map[string]bool{}, srcIdx: map[string]uint16{}}
+	if cfg.MaxRecordsPerIdentifier <= 0 {
+		cfg.MaxRecordsPerIdentifier = DefaultMaxRecordsPerIdentifier
+	}
+	r := &Resolver{cfg: cfg, blocked: map[string]bool{}, records: &records{srcIdx: map[string]uint16{}, seed: maphash.MakeSeed(),
+		ids: newInterner(), idOff: []uint32{0}}}
 	for _, b := range cfg.Blocked {
 		r.blocked[strings.ToLower(strings.TrimSpace(b))] = true
 	}
@@ -67,7 +113,8 @@ func New(cfg Config) *Resolver {
 
 var zeroDash = regexp.MustCompile(`^[0-]+$`)
 
-// BlockedExternalID reports whether an external id (trimmed) never matches.
+// BlockedExternalID reports whether an external id (trimmed) is one of the
+// contract's placeholders, which never match.
 func BlockedExternalID(id string) bool {
 	switch strings.ToLower(id) {
 	case "", "null", "none", "undefined", "anonymous", "-1":
@@ -81,8 +128,11 @@ func (r *Resolver) Add(rec arrow.Record) {
 	src := rec.Column(schemas.SrcSource).(*array.String)
 	sid := rec.Column(schemas.SrcSourceID).(*array.String)
 	ext := rec.Column(schemas.SrcExternalID).(*array.String)
+	email := rec.Column(schemas.SrcEmail).(*array.String)
 	emails := rec.Column(schemas.SrcEmails).(*array.List)
-	vals := emails.ListValues().(*array.String)
+	tags := rec.Column(schemas.SrcTags).(*array.List)
+	upd := rec.Column(schemas.SrcUpdatedAt).(*array.Timestamp)
+	cols := fieldArrays(rec)
 	for i := 0; i < int(rec.NumRows()); i++ {
 		s := src.Value(i)
 		si, ok := r.srcIdx[s]
@@ -91,32 +141,233 @@ func (r *Resolver) Add(rec arrow.Record) {
 			r.srcIdx[s] = si
 			r.sources = append(r.sources, s)
 		}
-		rc := record{source: si, sourceID: sid.Value(i)}
-		if ext.IsValid(i) {
-			rc.extID = strings.TrimSpace(ext.Value(i))
+		r.src = append(r.src, si)
+		r.check = append(r.check, r.rowHash(s, sid.Value(i)))
+		u := int64(noTime)
+		if upd.IsValid(i) {
+			u = int64(upd.Value(i))
 		}
-		if emails.IsValid(i) {
-			a, b := emails.ValueOffsets(i)
-			for j := a; j < b; j++ {
-				rc.emails = append(rc.emails, vals.Value(int(j)))
+		r.upd = append(r.upd, u)
+		var mask uint8
+		for f, a := range cols {
+			if a.IsValid(i) && a.Value(i) != "" {
+				mask |= 1 << f
 			}
 		}
-		r.recs = append(r.recs, rc)
+		r.fields = append(r.fields, mask)
+
+		start := len(r.idList)
+		if ext.IsValid(i) {
+			if x := strings.TrimSpace(ext.Value(i)); x != "" {
+				r.idList = append(r.idList, r.ids.Intern(kindExt, x))
+			}
+		}
+		if email.IsValid(i) && email.Value(i) != "" {
+			r.idList = append(r.idList, r.ids.Intern(kindEmail, email.Value(i)))
+		}
+		r.idList = r.internList(r.idList, kindEmail, emails, i)
+		r.idList = r.internList(r.idList, kindTag, tags, i)
+		// A record counts once per value, however often it lists it.
+		own := r.idList[start:]
+		slices.Sort(own)
+		r.idList = r.idList[:start+len(slices.Compact(own))]
+		for _, id := range r.idList[start:] {
+			for int(id) >= len(r.holders) {
+				r.holders = append(r.holders, 0)
+			}
+			r.holders[id]++
+		}
+		r.idOff = append(r.idOff, uint32(len(r.idList)))
 	}
 }
 
-// Result is the clustering.
+// internList appends the ids of the non-empty values of list row i.
+func (r *records) internList(dst []int32, kind byte, l *array.List, i int) []int32 {
+	if l.IsNull(i) {
+		return dst
+	}
+	vals := l.ListValues().(*array.String)
+	a, b := l.ValueOffsets(i)
+	for j := int(a); j < int(b); j++ {
+		if vals.IsValid(j) && vals.Value(j) != "" {
+			dst = append(dst, r.ids.Intern(kind, vals.Value(j)))
+		}
+	}
+	return dst
+}
+
+func (r *records) rowHash(source, sourceID string) uint16 {
+	return uint16(maphash.String(r.seed, sourceID) + 31*maphash.String(r.seed, source))
+}
+
+// Result is the clustering, and the survivorship state Annotate fills.
 type Result struct {
-	cfg      Config
-	sources  []string
-	recs     []record
-	parent   []int32
-	pid      map[int32]string // root → person_id
-	compExt  []string         // root → its usable external id
-	stats    Stats
-	next     int // next row index for Annotate
-	people   map[int32]*person
-	priority func(source string) int
+	*records
+	cfg     Config
+	blocked map[string]bool
+	stats   Stats
+	prio    []int   // per source index: rank in resolve.source_priority
+	person  []int32 // per record: person index
+	flags   []uint8 // per id
+	next    int     // next row index for Annotate
+
+	// Per person (index p); fields are at p*nFields+f.
+	pid     []uuid.UUID // zero until Annotate for record-keyed persons
+	created []int64
+	// slot is the record whose value survives (by updated_at and priority),
+	// and once Annotate has seen that record, the value: -(ref+2), where ref
+	// is an id in ids for the email field, in values for the others. -1: none.
+	slot []int32
+	tie  []uint8 // bit f: records rank equal; the value is in ties
+	ties map[int]tied
+	// values interns surviving field values: names and companies repeat.
+	values *interner
+}
+
+// tied is the leading contender of a tie on updated_at and priority.
+type tied struct {
+	sourceID string
+	ref      int32
+}
+
+// Resolve clusters the records added so far. Call it once, after every Add.
+func (r *Resolver) Resolve() *Result {
+	n := len(r.src)
+	res := &Result{records: r.records, cfg: r.cfg, blocked: r.blocked, stats: Stats{Records: int64(n), PersonsByVendors: map[int]int64{}},
+		prio: priorities(r.sources, r.cfg.SourcePriority), values: newInterner(), ties: map[int]tied{}}
+	res.flagIdentifiers()
+	r.ids.Freeze()
+
+	parent := make([]int32, n)
+	for i := range parent {
+		parent[i] = int32(i)
+	}
+	ext := make([]int32, n) // per root: its usable external id, or -1
+	for i := range ext {
+		ext[i] = -1
+	}
+	union := func(a, b int32) int32 {
+		a, b = find(parent, a), find(parent, b)
+		if a != b {
+			parent[b] = a
+			if ext[a] < 0 {
+				ext[a] = ext[b]
+			}
+		}
+		return a
+	}
+
+	// Rule 3, first: records sharing a usable external id are one person.
+	first := make([]int32, r.ids.Len()) // per external id: its first holder, or -1
+	for i := range first {
+		first[i] = -1
+	}
+	for i := int32(0); i < int32(n); i++ {
+		for _, id := range r.idList[r.idOff[i]:r.idOff[i+1]] {
+			if r.kind(id) != kindExt || res.flags[id] != 0 {
+				continue
+			}
+			ext[i] = id
+			if first[id] < 0 {
+				first[id] = i
+			} else {
+				union(first[id], i)
+			}
+		}
+	}
+	first = nil
+
+	// Then usable emails in ascending order; the holders of each, in CSR form.
+	var emails []int32
+	hOff := make([]uint32, r.ids.Len()+1)
+	for id := range r.holders {
+		if r.kind(int32(id)) == kindEmail && res.flags[id] == 0 {
+			emails = append(emails, int32(id))
+			hOff[id+1] = uint32(r.holders[id])
+		}
+	}
+	for id := range r.holders {
+		hOff[id+1] += hOff[id]
+	}
+	hList := make([]int32, hOff[len(hOff)-1])
+	fill := slices.Clone(hOff[:len(hOff)-1])
+	for i := int32(0); i < int32(n); i++ {
+		for _, id := range r.idList[r.idOff[i]:r.idOff[i+1]] {
+			if r.kind(id) == kindEmail && res.flags[id] == 0 {
+				hList[fill[id]] = i
+				fill[id]++
+			}
+		}
+	}
+	fill = nil
+	slices.SortFunc(emails, func(a, b int32) int { return bytes.Compare(r.ids.Key(a), r.ids.Key(b)) })
+	for _, e := range emails {
+		hs := hList[hOff[e]:hOff[e+1]]
+		x := int32(-1)
+		shared := false
+		for _, h := range hs {
+			if y := ext[find(parent, h)]; y >= 0 {
+				if x >= 0 && y != x {
+					shared = true
+					break
+				}
+				x = y
+			}
+		}
+		if shared {
+			res.flags[e] |= flagShared
+			res.stats.ConflictsSkipped++
+			continue
+		}
+		for _, h := range hs[1:] {
+			union(hs[0], h)
+		}
+	}
+	hOff, hList, emails, r.holders = nil, nil, nil, nil
+
+	// Number the persons; parent becomes record → person.
+	for i := range parent {
+		parent[i] = find(parent, int32(i))
+	}
+	num := make([]int32, n)
+	var persons int32
+	for i, p := range parent {
+		if p == int32(i) {
+			num[i] = persons
+			persons++
+		}
+	}
+	res.initPersons(int(persons))
+	pext := make([]int32, persons)
+	for i, root := range parent {
+		p := num[root]
+		parent[i] = p
+		pext[p] = ext[root]
+	}
+	res.person, num, ext = parent, nil, nil
+
+	res.survivors()
+	res.personIDs(pext)
+	res.stats.Persons = int64(persons)
+	res.countVendors(int(persons))
+	return res
+}
+
+// countVendors fills PersonsByVendors.
+func (res *Result) countVendors(persons int) {
+	w := (len(res.sources) + 63) / 64
+	set := make([]uint64, persons*w)
+	for i, p := range res.person {
+		s := int(res.src[i])
+		set[int(p)*w+s/64] |= 1 << (s % 64)
+	}
+	for p := range persons {
+		c := 0
+		for _, word := range set[p*w : (p+1)*w] {
+			c += bits.OnesCount64(word)
+		}
+		res.stats.PersonsByVendors[c]++
+	}
 }
 
 func find(parent []int32, i int32) int32 {
@@ -127,169 +378,140 @@ func find(parent []int32, i int32) int32 {
 	return i
 }
 
-// Resolve clusters the records added so far.
-func (r *Resolver) Resolve() *Result {
-	n := len(r.recs)
-	parent := make([]int32, n)
-	for i := range parent {
-		parent[i] = int32(i)
-	}
-	st := Stats{Records: int64(n), PersonsByVendors: map[int]int64{}}
+func (r *records) kind(id int32) byte { return r.ids.Key(id)[0] }
 
-	extHolders := map[string][]int32{}
-	emailHolders := map[string][]int32{}
-	for i, rc := range r.recs {
-		if rc.extID != "" {
-			extHolders[rc.extID] = append(extHolders[rc.extID], int32(i))
-		}
-		for _, e := range slices.Compact(slices.Clone(rc.emails)) {
-			emailHolders[e] = append(emailHolders[e], int32(i))
-		}
-	}
-	max := r.cfg.MaxRecordsPerIdentifier
-	usableExt := func(id string, holders int) bool {
-		if BlockedExternalID(id) || r.blocked[strings.ToLower(id)] {
-			st.BlockedValues++
-			return false
-		}
-		if holders > max {
-			st.OverLimit++
-			return false
-		}
-		return true
-	}
-	// rootExt: the usable external id of each component, if any.
-	compExt := make([]string, n)
-	for id, hs := range extHolders {
-		if !usableExt(id, len(hs)) {
-			continue
-		}
-		for _, h := range hs {
-			compExt[h] = id
-		}
-		for _, h := range hs[1:] {
-			a, b := find(parent, hs[0]), find(parent, h)
-			if a != b {
-				parent[b] = a
-			}
-		}
-	}
-	extOf := func(root int32) string { return compExt[root] }
-	// Components joined by external id carry it at their root.
-	for i := range parent {
-		if compExt[i] != "" {
-			compExt[find(parent, int32(i))] = compExt[i]
-		}
-	}
-
-	emails := make([]string, 0, len(emailHolders))
-	for e, hs := range emailHolders {
-		if r.blocked[e] {
-			st.BlockedValues++
-			continue
-		}
-		if len(hs) > max {
-			st.OverLimit++
-			continue
-		}
-		emails = append(emails, e)
-	}
-	sort.Strings(emails)
-	shared := map[string]bool{}
-	for _, e := range emails {
-		hs := emailHolders[e]
-		ext := ""
-		conflict := false
-		for _, h := range hs {
-			x := extOf(find(parent, h))
-			if x == "" {
-				continue
-			}
-			if ext == "" {
-				ext = x
-			} else if x != ext {
-				conflict = true
-				break
-			}
-		}
-		if conflict {
-			shared[e] = true
-			st.ConflictsSkipped++
-			continue
-		}
-		for _, h := range hs[1:] {
-			a, b := find(parent, hs[0]), find(parent, h)
-			if a != b {
-				parent[b] = a
-				if compExt[a] == "" {
-					compExt[a] = compExt[b]
-				}
-			}
-		}
-	}
-	usableEmail := map[string]bool{}
-	for _, e := range emails {
-		if !shared[e] {
-			usableEmail[e] = true
-		}
-	}
-
-	// person_id per component.
-	best := map[int32]string{}
-	vendorsOf := map[int32]map[uint16]bool{}
-	for i, rc := range r.recs {
-		root := find(parent, int32(i))
-		if vendorsOf[root] == nil {
-			vendorsOf[root] = map[uint16]bool{}
-		}
-		vendorsOf[root][rc.source] = true
-		for _, e := range rc.emails {
-			if usableEmail[e] {
-				if b, ok := best[root]; !ok || e < b {
-					best[root] = e
-				}
-			}
-		}
-	}
-	pid := map[int32]string{}
-	for i, rc := range r.recs {
-		root := find(parent, int32(i))
-		if _, ok := pid[root]; ok {
-			continue
-		}
-		var key string
+// flagIdentifiers applies rules 1 and 2: blocked values, then values held by
+// more records than the limit. Each distinct value is counted once.
+func (res *Result) flagIdentifiers() {
+	res.flags = make([]uint8, res.ids.Len())
+	for id := range res.flags {
+		k := res.ids.Key(int32(id))
+		v := string(k[1:])
 		switch {
-		case compExt[root] != "":
-			key = "external_id:" + compExt[root]
-		case best[root] != "":
-			key = "email:" + best[root]
-		default:
-			key = "record:" + r.sources[rc.source] + ":" + rc.sourceID
+		case k[0] == kindTag:
+		case res.blocked[strings.ToLower(v)] || k[0] == kindExt && BlockedExternalID(v):
+			res.flags[id] = flagBlocked
+			res.stats.BlockedValues++
+		case int(res.holders[id]) > res.cfg.MaxRecordsPerIdentifier:
+			res.flags[id] = flagOver
+			res.stats.OverLimit++
 		}
-		pid[root] = uuid.NewSHA1(Namespace, []byte(key)).String()
-		st.PersonsByVendors[len(vendorsOf[root])]++
 	}
-	st.Persons = int64(len(pid))
-	res := &Result{cfg: r.cfg, sources: r.sources, recs: r.recs, parent: parent, pid: pid, compExt: compExt, stats: st,
-		people: map[int32]*person{}, priority: priorityOf(r.cfg.SourcePriority)}
-	return res
 }
 
-func (res *Result) extOf(root int32) string { return res.compExt[root] }
+func (res *Result) initPersons(n int) {
+	res.pid = make([]uuid.UUID, n)
+	res.created = make([]int64, n)
+	for p := range n {
+		res.created[p] = math.MaxInt64
+	}
+	res.slot = make([]int32, n*nFields)
+	for i := range res.slot {
+		res.slot[i] = -1
+	}
+	res.tie = make([]uint8, n)
+}
+
+// survivors picks, per person and field, the record with the latest
+// updated_at, then the best source priority (rule 5). Records equal on both
+// come from one source; Annotate breaks that tie on source_id, which is not
+// kept here.
+func (res *Result) survivors() {
+	for i, p := range res.person {
+		for f := range nFields {
+			if res.fields[i]&(1<<f) == 0 {
+				continue
+			}
+			k := int(p)*nFields + f
+			cur := res.slot[k]
+			switch c := res.rank(int32(i), cur); {
+			case cur < 0 || c > 0:
+				res.slot[k] = int32(i)
+				res.tie[p] &^= 1 << f
+			case c == 0:
+				res.tie[p] |= 1 << f
+			}
+		}
+	}
+}
+
+// rank compares records a and b (b may be -1, which a beats) by updated_at
+// and source priority: +1 when a wins.
+func (res *Result) rank(a, b int32) int {
+	if b < 0 {
+		return 1
+	}
+	if res.upd[a] != res.upd[b] {
+		if res.upd[a] > res.upd[b] {
+			return 1
+		}
+		return -1
+	}
+	pa, pb := res.prio[res.src[a]], res.prio[res.src[b]]
+	if pa != pb {
+		if pa < pb {
+			return 1
+		}
+		return -1
+	}
+	return 0
+}
+
+// personIDs applies rule 4 for persons with a usable external id or email;
+// the rest are single records, keyed by source and source_id in Annotate.
+func (res *Result) personIDs(ext []int32) {
+	best := make([]int32, len(res.pid)) // smallest usable, unshared email
+	for i := range best {
+		best[i] = -1
+	}
+	for i, p := range res.person {
+		for _, id := range res.idList[res.idOff[i]:res.idOff[i+1]] {
+			if res.kind(id) != kindEmail || res.flags[id] != 0 {
+				continue
+			}
+			if b := best[p]; b < 0 || bytes.Compare(res.ids.Key(id), res.ids.Key(b)) < 0 {
+				best[p] = id
+			}
+		}
+	}
+	for p := range res.pid {
+		switch {
+		case ext[p] >= 0:
+			res.pid[p] = personID("external_id:", res.ids.Key(ext[p])[1:])
+		case best[p] >= 0:
+			res.pid[p] = personID("email:", res.ids.Key(best[p])[1:])
+		}
+	}
+}
+
+func personID(prefix string, v []byte) uuid.UUID {
+	return uuid.NewSHA1(Namespace, append([]byte(prefix), v...))
+}
 
 // Stats of the clustering.
 func (res *Result) Stats() Stats { return res.stats }
 
-// priorityOf ranks listed sources first, in order, then the rest by name.
-func priorityOf(list []string) func(string) int {
+// priorities ranks listed sources first, in order, then the rest by name.
+func priorities(sources, list []string) []int {
 	idx := map[string]int{}
 	for i, s := range list {
-		idx[s] = i
-	}
-	return func(s string) int {
-		if i, ok := idx[s]; ok {
-			return i
+		if _, dup := idx[s]; !dup {
+			idx[s] = i
 		}
-		return len(list)
 	}
+	var unlisted []string
+	for _, s := range sources {
+		if _, ok := idx[s]; !ok {
+			unlisted = append(unlisted, s)
+		}
+	}
+	slices.Sort(unlisted)
+	for i, s := range unlisted {
+		idx[s] = len(list) + i
+	}
+	out := make([]int, len(sources))
+	for i, s := range sources {
+		out[i] = idx[s]
+	}
+	return out
 }

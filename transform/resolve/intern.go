@@ -1,0 +1,90 @@
+package resolve
+
+import (
+	"hash/maphash"
+	"math"
+)
+
+// interner maps byte strings to dense int32 ids. Each distinct key is stored
+// once in one arena and the table holds only ids, so a value costs its bytes
+// plus about 10 bytes however many records hold it; no per-key Go string or
+// map entry (which would cost far more at 10 million records).
+type interner struct {
+	seed  maphash.Seed
+	arena []byte
+	off   []uint32 // key i is arena[off[i]:off[i+1]]
+	table []uint32 // open addressing, linear probing: id+1, 0 when empty
+}
+
+func newInterner() *interner {
+	return &interner{seed: maphash.MakeSeed(), off: []uint32{0}, table: make([]uint32, 1024)}
+}
+
+// Len is the number of distinct keys.
+func (t *interner) Len() int { return len(t.off) - 1 }
+
+// Key returns key id; the bytes stay valid until the next Intern.
+func (t *interner) Key(id int32) []byte { return t.arena[t.off[id]:t.off[id+1]] }
+
+// Intern returns the id of kind+s, adding it when new. kind lets one table
+// hold several namespaces (emails and external ids) without copying s.
+// It must not be called after Freeze.
+func (t *interner) Intern(kind byte, s string) int32 {
+	mask := uint64(len(t.table) - 1)
+	for i := t.hash(kind, s) & mask; ; i = (i + 1) & mask {
+		v := t.table[i]
+		if v == 0 {
+			break
+		}
+		// A 64-bit hash can collide: equality of the stored bytes decides.
+		if k := t.Key(int32(v - 1)); len(k) == len(s)+1 && k[0] == kind && string(k[1:]) == s {
+			return int32(v - 1)
+		}
+	}
+	id := int32(t.Len())
+	if len(t.arena)+1+len(s) > math.MaxUint32 {
+		// About 100 million distinct identifiers: beyond what one run holds.
+		panic("resolve: more than 4 GiB of distinct values")
+	}
+	t.arena = append(append(t.arena, kind), s...)
+	t.off = append(t.off, uint32(len(t.arena)))
+	// Linear probing stays short up to 3/4 full with a good hash.
+	if 4*t.Len() > 3*len(t.table) {
+		t.grow()
+	} else {
+		t.place(id, t.hash(kind, s))
+	}
+	return id
+}
+
+func (t *interner) hash(kind byte, s string) uint64 {
+	return maphash.String(t.seed, s) ^ uint64(kind)*0x9e3779b97f4a7c15
+}
+
+// hashKey is hash of a stored key (maphash.Bytes equals maphash.String on
+// the same bytes).
+func (t *interner) hashKey(k []byte) uint64 {
+	return maphash.Bytes(t.seed, k[1:]) ^ uint64(k[0])*0x9e3779b97f4a7c15
+}
+
+func (t *interner) place(id int32, h uint64) {
+	mask := uint64(len(t.table) - 1)
+	i := h & mask
+	for t.table[i] != 0 {
+		i = (i + 1) & mask
+	}
+	t.table[i] = uint32(id + 1)
+}
+
+// grow doubles the table, rehashing from the arena (hashes are not kept:
+// recomputing them is cheaper than 8 bytes per key).
+func (t *interner) grow() {
+	t.table = make([]uint32, 2*len(t.table))
+	for id := int32(0); id < int32(t.Len()); id++ {
+		t.place(id, t.hashKey(t.Key(id)))
+	}
+}
+
+// Freeze drops the lookup table once no key will be added: keys stay
+// readable by id.
+func (t *interner) Freeze() { t.table = nil }
