@@ -5,7 +5,9 @@ package emu
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -144,9 +146,19 @@ func (s *Server) Begin(w http.ResponseWriter, r *http.Request, authorized bool) 
 	s.mu.Unlock()
 
 	if f.Delay > 0 {
+		// net/http notices a client hanging up only once the request body
+		// has been read: read it now, so that a delayed answer ends with its
+		// client instead of holding the server (and its Close) for Delay.
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		select {
 		case <-time.After(f.Delay):
 		case <-r.Context().Done():
+			if status == 0 {
+				s.mu.Lock()
+				s.inflight--
+				s.mu.Unlock()
+			}
 			return nil
 		}
 	}

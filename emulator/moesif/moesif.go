@@ -4,7 +4,8 @@
 // compound sort key (ties on every key are skipped, as in Elasticsearch),
 // size above 1,000 and from+size above 10,000 refused with 400, date sort
 // values as epoch milliseconds, 200 and 201 answers alternating, and 429s
-// beyond 500 requests in any minute.
+// beyond 500 requests in any minute. Its Collector serves the collector
+// host's batch user writes into the same users.
 package moesif
 
 import (

@@ -2,7 +2,7 @@
 // describes it: ApiKey header, page (from 1) and per_page (default 100,
 // above 500 clamped silently) over a bare JSON array that is empty after the
 // last page, exact-match filters, custom fields as top-level snake_case keys,
-// and 429s beyond 5 requests in any second.
+// and 429s beyond 5 requests in any second. PUT upserts one record.
 package userlot
 
 import (
@@ -163,6 +163,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call.Error(w, http.StatusNotFound, "Not found")
 	case r.Method == http.MethodGet:
 		e.list(w, r, call)
+	case r.Method == http.MethodPut:
+		e.upsert(w, r, call)
 	default:
 		call.Error(w, http.StatusMethodNotAllowed, "Method not allowed")
 	}
@@ -191,24 +193,36 @@ func (e *Emulator) list(w http.ResponseWriter, r *http.Request, call *emu.Call) 
 		"email":              func(u EndUser) string { return u.Email },
 		"name":               func(u EndUser) string { return u.Name },
 	}
+	type filter struct {
+		field func(EndUser) string
+		want  string
+	}
+	var active []filter
+	for param, field := range filters {
+		if v := q.Get(param); v != "" {
+			active = append(active, filter{field, v})
+		}
+	}
+	// Only the page's users are copied, so that listing a large tenant
+	// (make bench serves 250,000) stays linear in its pages.
+	out := []EndUser{}
+	from := (page - 1) * perPage // < 0: overflow, an empty page
 	e.mu.Lock()
-	var match []EndUser
-	for _, u := range e.users {
+	for n, i := 0, 0; from >= 0 && i < len(e.users) && n-from < perPage; i++ {
+		u := e.users[i]
 		ok := true
-		for param, field := range filters {
-			if v := q.Get(param); v != "" && field(u) != v {
-				ok = false
-			}
+		for _, f := range active {
+			ok = ok && f.field(u) == f.want
 		}
-		if ok {
-			match = append(match, u)
+		if !ok {
+			continue
 		}
+		if n >= from {
+			out = append(out, u)
+		}
+		n++
 	}
 	e.mu.Unlock()
-	out := []EndUser{}
-	if from := (page - 1) * perPage; from >= 0 && from < len(match) { // from < 0: overflow
-		out = match[from:min(len(match), from+perPage)]
-	}
 	body, err := json.Marshal(out)
 	if err != nil {
 		call.Error(w, http.StatusInternalServerError, err.Error())

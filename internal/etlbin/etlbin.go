@@ -63,18 +63,52 @@ type Result struct {
 // Run runs etl with args and extra environment variables, waiting at most a minute.
 func Run(t testing.TB, env map[string]string, args ...string) Result {
 	t.Helper()
+	return Start(t, env, args...).Wait(t)
+}
+
+// Proc is a running etl, for tests that act on it while it runs.
+type Proc struct {
+	cmd            *exec.Cmd
+	cancel         context.CancelFunc
+	stdout, stderr bytes.Buffer
+	start          time.Time
+}
+
+// Start starts etl with args and extra environment variables; it is killed
+// if it still runs a minute later.
+func Start(t testing.TB, env map[string]string, args ...string) *Proc {
+	t.Helper()
+	bin := Path(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, Path(t), args...)
-	cmd.Env = os.Environ()
+	p := &Proc{cancel: cancel}
+	p.cmd = exec.CommandContext(ctx, bin, args...)
+	p.cmd.Env = os.Environ()
 	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	res := Result{Stdout: stdout.String(), Stderr: stderr.String(), Elapsed: time.Since(start)}
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	p.start = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("starting etl: %v", err)
+	}
+	return p
+}
+
+// Signal sends sig to the running etl.
+func (p *Proc) Signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signalling etl: %v", err)
+	}
+}
+
+// Wait waits for etl to exit and returns what it did.
+func (p *Proc) Wait(t testing.TB) Result {
+	t.Helper()
+	defer p.cancel()
+	err := p.cmd.Wait()
+	res := Result{Stdout: p.stdout.String(), Stderr: p.stderr.String(), Elapsed: time.Since(p.start)}
 	if ee, ok := err.(*exec.ExitError); ok {
 		res.Code = ee.ExitCode()
 	} else if err != nil {
