@@ -68,6 +68,10 @@ func sources(p *config.Pipeline, only []string) ([]source, error) {
 			if err != nil {
 				return nil, err
 			}
+			tune(cc, s.API)
+			if s.MaxResponseBytes > 0 {
+				cc.MaxBody = s.MaxResponseBytes
+			}
 			src.sender = writeback.Moesif{Client: cc}
 		}
 		out = append(out, src)
@@ -111,11 +115,19 @@ func client(vendor string, a config.API, auth func(http.Header)) (*vendorhttp.Cl
 	if err != nil {
 		return nil, err
 	}
+	tune(c, a)
+	if a.MaxResponseBytes > 0 {
+		c.MaxBody = a.MaxResponseBytes
+	}
+	return c, nil
+}
+
+// tune applies a source's timeout and retry cap to one of its clients.
+func tune(c *vendorhttp.Client, a config.API) {
 	if a.Timeout > 0 {
 		c.Timeout = a.Timeout
 	}
 	if a.MaxRetryTime > 0 {
 		c.Retry.MaxElapsed = a.MaxRetryTime
 	}
-	return c, nil
 }

@@ -84,14 +84,18 @@ func gather(ts map[string]*target, rec arrow.Record) {
 				c.Values[f] = clone(a.Value(i))
 			}
 		}
-		// A value normalisation could not keep is still the vendor's value.
-		if attrs.IsValid(i) {
-			for f, key := range map[string]string{"email": `"email_raw"`, "phone": `"phone_raw"`} {
-				if strings.Contains(attrs.Value(i), key) {
-					if c.Unusable == nil {
-						c.Unusable = map[string]bool{}
-					}
-					c.Unusable[f] = true
+		// A value normalisation could not keep is still the vendor's value; a
+		// name normalisation composed is not.
+		if attrs.IsValid(i) && strings.Contains(attrs.Value(i), "_") {
+			var marks struct {
+				EmailRaw     *json.RawMessage `json:"email_raw"`
+				PhoneRaw     *json.RawMessage `json:"phone_raw"`
+				NameComposed *json.RawMessage `json:"name_composed"`
+			}
+			if json.Unmarshal([]byte(attrs.Value(i)), &marks) == nil {
+				c.Unusable = map[string]bool{"email": marks.EmailRaw != nil, "phone": marks.PhoneRaw != nil}
+				if marks.NameComposed != nil {
+					delete(c.Values, "name")
 				}
 			}
 		}

@@ -70,6 +70,7 @@ type Emulator struct {
 	OnList func(n int)
 	lists  int
 	writes int
+	raw    []json.RawMessage // InsertRaw's records, listed after every user
 	// Now stamps updatedAt on writes (tests pin it).
 	Now func() time.Time
 }
@@ -121,6 +122,20 @@ func (e *Emulator) Insert(users ...EndUser) {
 		u.ID = ObjectID(1_000_000_000 + e.next)
 		e.next++
 		e.users = append(e.users, u)
+	}
+}
+
+// Archive marks users archived, as Planhat's UI does: they stay in the
+// list only for clients that ask for archived users.
+func (e *Emulator) Archive(ids ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := range e.users {
+		for _, id := range ids {
+			if e.users[i].ID == id {
+				e.users[i].Archived = true
+			}
+		}
 	}
 }
 
@@ -200,10 +215,15 @@ func (e *Emulator) list(w http.ResponseWriter, r *http.Request, call *emu.Call) 
 			page = append(page, e.users[i])
 		}
 	}
+	var raw []json.RawMessage
+	if lo, hi := max(offset-len(visible), 0), offset+limit-len(visible); hi > 0 && lo < len(e.raw) {
+		raw = e.raw[lo:min(len(e.raw), hi)]
+	}
 	e.lists++
 	n := e.lists
 	e.mu.Unlock()
 	body, _ := json.Marshal(page)
+	body = appendRaw(body, raw)
 	call.Reply(w, http.StatusOK, body)
 	if e.OnList != nil {
 		e.OnList(n)

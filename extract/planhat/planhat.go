@@ -46,10 +46,10 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	c := e.opt.Client
 	c.Counter = w
 	for offset := 0; ; {
-		q := url.Values{"limit": {strconv.Itoa(e.opt.PageSize)}, "offset": {strconv.Itoa(offset)}, "sort": {"_id"}}
-		if e.opt.IncludeArchived {
-			q.Set("archived", "true")
-		}
+		// Archived users are always listed and skipped here: were they left
+		// out by the server, archiving one during the scan would shift the
+		// offsets and make the next page skip a live user.
+		q := url.Values{"limit": {strconv.Itoa(e.opt.PageSize)}, "offset": {strconv.Itoa(offset)}, "sort": {"_id"}, "archived": {"true"}}
 		var page extract.Page
 		err := c.Do(ctx, http.MethodGet, c.Endpoint("/endusers?"+q.Encode()), nil, func(_ int, body io.Reader) error {
 			return page.DecodeArray(body)
