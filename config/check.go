@@ -20,6 +20,7 @@ var pipelineType = reflect.TypeOf(Pipeline{})
 type checker struct {
 	file     string
 	problems Problems
+	vars     map[string]string // interpolated value → its variable's name
 }
 
 func (c *checker) add(line int, key, format string, args ...any) {
@@ -39,6 +40,12 @@ func (c *checker) interpolate(n *yaml.Node, key string, env Env) {
 			if !ok {
 				c.add(n.Line, key, "environment variable %s is not set", name)
 			}
+			if ok && name != "RUN_DATE" && len(v) >= 4 {
+				if c.vars == nil {
+					c.vars = map[string]string{}
+				}
+				c.vars[v] = name
+			}
 			return v
 		})
 		// An interpolated value is a string, whatever it looks like.
@@ -54,6 +61,33 @@ func (c *checker) interpolate(n *yaml.Node, key string, env Env) {
 		for i, child := range n.Content {
 			c.interpolate(child, fmt.Sprintf("%s[%d]", key, i), env)
 		}
+	}
+}
+
+// unexpand puts ${VAR} back for the values of variables in problems: a
+// problem may quote a value, and a variable may hold a token (in a URL, or
+// under the wrong key). The YAML library quotes a long value by its first
+// seven characters.
+func (c *checker) unexpand() {
+	short := map[string]string{} // quoted prefix → the variable, or a placeholder when several share it
+	for v, name := range c.vars {
+		if len(v) > 10 {
+			q := "`" + v[:7] + "...`"
+			if other, ok := short[q]; ok && other != name {
+				name = "…"
+			}
+			short[q] = name
+		}
+	}
+	for i := range c.problems {
+		msg := c.problems[i].Msg
+		for v, name := range c.vars {
+			msg = strings.ReplaceAll(msg, v, "${"+name+"}")
+		}
+		for q, name := range short {
+			msg = strings.ReplaceAll(msg, q, "`${"+name+"}`")
+		}
+		c.problems[i].Msg = msg
 	}
 }
 
@@ -228,6 +262,9 @@ func (c *checker) validate(p *Pipeline, doc *yaml.Node) {
 		}
 		if a.MaxRetryTime < 0 {
 			bad(k+".max_retry_time", "must not be negative")
+		}
+		if a.MaxResponseBytes < 0 {
+			bad(k+".max_response_bytes", "must be above 0 (got %d)", a.MaxResponseBytes)
 		}
 	}
 	if s.Planhat != nil {

@@ -44,6 +44,9 @@ type API struct {
 	// Timeout bounds one request; MaxRetryTime bounds the retrying of one call.
 	Timeout      time.Duration `yaml:"timeout"`
 	MaxRetryTime time.Duration `yaml:"max_retry_time"`
+	// MaxResponseBytes caps one response body (default 256 MiB): a vendor
+	// answering more fails the run instead of exhausting memory.
+	MaxResponseBytes int64 `yaml:"max_response_bytes"`
 }
 
 // RateLimit overrides a vendor's default pace.
@@ -194,6 +197,7 @@ func Parse(name string, data []byte, env Env, runDate string) (*Pipeline, error)
 	}
 	c.validate(p, doc)
 	if len(c.problems) > 0 {
+		c.unexpand()
 		return nil, c.problems
 	}
 	p.defaults()

@@ -124,16 +124,27 @@ func (s *S3) fail(op, key string, err error) error {
 func (s *S3) Create(ctx context.Context, key string) (Object, error) {
 	pr, pw := io.Pipe()
 	o := &s3Object{s: s, key: key, pw: pw, done: make(chan struct{})}
-	stop := context.AfterFunc(ctx, func() { pw.CloseWithError(context.Cause(ctx)) })
+	// The upload outlives ctx briefly, so that a cancelled run can still
+	// abort its multipart upload, but not longer: a part stuck in flight
+	// must not keep a stopping process alive.
+	uctx, ucancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		pw.CloseWithError(context.Cause(ctx))
+		time.AfterFunc(abortGrace, ucancel)
+	})
 	go func() {
 		defer close(o.done)
-		_, o.err = s.uploader.Upload(context.WithoutCancel(ctx), &s3.PutObjectInput{Bucket: &s.bucket, Key: aws.String(s.root + key), Body: pr})
+		defer ucancel()
+		_, o.err = s.uploader.Upload(uctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: aws.String(s.root + key), Body: pr})
 		stop()
 		// Unblock a writer still waiting on a failed upload.
 		pr.CloseWithError(errUploadEnded(o.err))
 	}()
 	return o, nil
 }
+
+// abortGrace is how long a cancelled upload may take to abort itself.
+const abortGrace = 2 * time.Second
 
 func errUploadEnded(err error) error {
 	if err == nil {

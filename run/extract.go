@@ -90,7 +90,9 @@ func extractOne(ctx context.Context, s source, st *staging, opt Options, runID s
 	stats.Stats = w.Stats
 	stats.Seconds = time.Since(t0).Seconds()
 	if err != nil {
-		sw.abort(context.WithoutCancel(ctx))
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		sw.abort(cctx)
 		return err
 	}
 	return sw.commit(ctx, stats)

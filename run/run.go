@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -251,38 +253,45 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	committed := false
 	defer func() {
 		if !committed {
-			if err := part.Abort(context.WithoutCancel(ctx)); err != nil {
+			cctx, cancel := cleanupContext(ctx)
+			defer cancel()
+			if err := part.Abort(cctx); err != nil {
 				opt.Log.Warn("could not remove this run's parts", "error", err.Error())
 			}
 		}
 	}()
-	sources := part.Table(ctx, schemas.TableSources, schemas.EndUserSources)
+	sources := writeBehind(part.Table(ctx, schemas.TableSources, schemas.EndUserSources))
 	for _, d := range staged {
 		if err := st.each(ctx, d.Records, func(rec arrow.Record) error {
 			out, err := res.Annotate(opt.Mem, rec)
 			if err != nil {
 				return err
 			}
-			defer out.Release()
 			gather(wbTargets, out)
-			return sources.Write(out)
+			return sources.write(out)
 		}); err != nil {
+			sources.close()
 			return err
 		}
 	}
-	users := part.Table(ctx, schemas.TableUsers, schemas.EndUsers)
+	if err := sources.close(); err != nil {
+		return err
+	}
+	users := writeBehind(part.Table(ctx, schemas.TableUsers, schemas.EndUsers))
 	// end_users batches are kept only when a write-back needs their values.
 	var people []arrow.Record
 	defer func() { release(people) }()
-	if err := res.People(opt.Mem, extract.DefaultBatchRows, func(rec arrow.Record) error {
-		err := users.Write(rec)
+	err := res.People(opt.Mem, extract.DefaultBatchRows, func(rec arrow.Record) error {
 		if len(wbTargets) > 0 {
+			rec.Retain()
 			people = append(people, rec)
-		} else {
-			rec.Release()
 		}
-		return err
-	}); err != nil {
+		return users.write(rec)
+	})
+	if cerr := users.close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
 
@@ -320,6 +329,49 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		}
 	}
 	return wbErr
+}
+
+// behind writes a table's batches on a goroutine of its own, so that making
+// the next batch (reading staging, annotating, building people) overlaps
+// encoding and compressing this one: the tables' phase otherwise uses one
+// core of the machine.
+type behind struct {
+	recs chan arrow.Record
+	done chan error
+	err  atomic.Pointer[error] // the first write error, as soon as it happens
+}
+
+func writeBehind(w *load.TableWriter) *behind {
+	b := &behind{recs: make(chan arrow.Record, 1), done: make(chan error, 1)}
+	go func() {
+		var err error
+		for rec := range b.recs {
+			if err == nil {
+				if err = w.Write(rec); err != nil {
+					b.err.Store(&err)
+				}
+			}
+			rec.Release()
+		}
+		b.done <- err
+	}()
+	return b
+}
+
+// write hands rec over; the writer releases it.
+func (b *behind) write(rec arrow.Record) error {
+	if err := b.err.Load(); err != nil {
+		rec.Release()
+		return *err
+	}
+	b.recs <- rec
+	return nil
+}
+
+// close waits until every batch handed over is written.
+func (b *behind) close() error {
+	close(b.recs)
+	return <-b.done
 }
 
 func release(recs []arrow.Record) {
@@ -373,12 +425,15 @@ func reconcile(sum *Summary) error {
 func rejectsRecord(mem memory.Allocator, rows []schemas.Reject) arrow.Record {
 	b := array.NewRecordBuilder(mem, schemas.Rejects)
 	defer b.Release()
+	// A rejected record is often not valid UTF-8, and Parquet readers
+	// refuse a string column that is not.
+	valid := func(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 	for _, r := range rows {
 		b.Field(0).(*array.StringBuilder).Append(r.Stage)
 		b.Field(1).(*array.StringBuilder).Append(r.Source)
-		opt(b.Field(2).(*array.StringBuilder), r.SourceID)
-		b.Field(3).(*array.StringBuilder).Append(r.Reason)
-		opt(b.Field(4).(*array.StringBuilder), r.Raw)
+		opt(b.Field(2).(*array.StringBuilder), valid(r.SourceID))
+		b.Field(3).(*array.StringBuilder).Append(valid(r.Reason))
+		opt(b.Field(4).(*array.StringBuilder), valid(r.Raw))
 	}
 	return b.NewRecord()
 }

@@ -187,6 +187,15 @@ func (w *stageWriter) commit(ctx context.Context, st *SourceStats) error {
 	return w.s.store.Delete(ctx, old...)
 }
 
+// cleanupTimeout bounds the removal of a failed run's files: a stopping run
+// must not hang on a store that stopped answering.
+const cleanupTimeout = 3 * time.Second
+
+// cleanupContext outlives a cancelled ctx, for cleaning up, but not for long.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+}
+
 // abort discards this run's files.
 func (w *stageWriter) abort(ctx context.Context) {
 	w.records.abort()

@@ -300,7 +300,9 @@ func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	committed := false
 	defer func() {
 		if !committed {
-			part.Abort(context.WithoutCancel(ctx))
+			cctx, cancel := cleanupContext(ctx)
+			defer cancel()
+			part.Abort(cctx)
 		}
 	}()
 	plan := part.Table(ctx, schemas.TablePlan, schemas.WritebackPlan)
