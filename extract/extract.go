@@ -4,6 +4,7 @@ package extract
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"hash/maphash"
 	"sync/atomic"
@@ -74,7 +75,7 @@ type Writer struct {
 	b    *array.RecordBuilder
 	n    int
 	seed maphash.Seed
-	seen map[uint64]struct{}
+	seen map[uint64]uint64 // source_id hash → content hash
 
 	Stats Stats
 	// OnPage, when set, is called after each page with the running counts
@@ -92,34 +93,69 @@ func NewWriter(source string, mem memory.Allocator, batchRows int, sink func(arr
 		batchRows = DefaultBatchRows
 	}
 	return &Writer{source: source, mem: mem, max: batchRows, sink: sink, rejects: rejects,
-		seed: maphash.MakeSeed(), seen: make(map[uint64]struct{}), total: -1}
+		seed: maphash.MakeSeed(), seen: make(map[uint64]uint64), total: -1}
 }
 
 // Source is the name the writer stamps on every row.
 func (w *Writer) Source() string { return w.source }
 
-// Append adds one row. A row whose source_id was already written is counted
-// as a duplicate and dropped: offset pagination and retries can repeat rows.
+// Append adds one row. A row whose source_id was already written is a
+// duplicate and dropped: offset pagination and retries repeat rows. When its
+// content differs from the row kept, it also goes to rejects with the reason,
+// so nothing is lost silently.
 func (w *Writer) Append(r *Row) error {
-	// A 64-bit hash keeps the set small at millions of ids; a collision
+	attrs := ""
+	if len(r.Attributes) > 0 {
+		if js, err := json.Marshal(r.Attributes); err == nil {
+			attrs = string(js)
+		}
+	}
+	// 64-bit hashes keep the set small at millions of ids; a collision
 	// between two distinct ids (odds ~1e-8 at 10M) would drop one row.
 	h := maphash.String(w.seed, r.SourceID)
-	if _, dup := w.seen[h]; dup {
+	c := contentHash(w.seed, r, attrs)
+	if kept, dup := w.seen[h]; dup {
 		w.Stats.Duplicates++
-		return nil
+		if kept == c {
+			return nil
+		}
+		raw, _ := json.Marshal(r)
+		return w.Reject(r.SourceID, "duplicate source_id with different content: the first record read was kept", raw)
 	}
-	w.seen[h] = struct{}{}
+	w.seen[h] = c
 	if w.b == nil {
 		w.b = array.NewRecordBuilder(w.mem, schemas.EndUserSources)
 		w.b.Reserve(w.max)
 	}
-	appendRow(w.b, w.source, r)
+	appendRow(w.b, w.source, r, attrs)
 	w.n++
 	w.Stats.Extracted++
 	if w.n >= w.max {
 		return w.Flush()
 	}
 	return nil
+}
+
+// contentHash digests every column of a row.
+func contentHash(seed maphash.Seed, r *Row, attrs string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	for _, s := range [...]string{r.Email, r.ExternalID, r.FirstName, r.LastName, r.Name, r.Phone, r.CompanyID, r.CompanyName, attrs} {
+		h.WriteString(s)
+		h.WriteByte(0)
+	}
+	for _, list := range [2][]string{r.Emails, r.Tags} {
+		for _, s := range list {
+			h.WriteString(s)
+			h.WriteByte(1)
+		}
+		h.WriteByte(0)
+	}
+	var ts [16]byte
+	binary.LittleEndian.PutUint64(ts[:8], uint64(r.CreatedAt.UnixNano()))
+	binary.LittleEndian.PutUint64(ts[8:], uint64(r.UpdatedAt.UnixNano()))
+	h.Write(ts[:])
+	return h.Sum64()
 }
 
 // Reject sends a record that cannot be read to rejects, with the reason.
@@ -170,7 +206,7 @@ func (w *Writer) Close() error {
 	return err
 }
 
-func appendRow(b *array.RecordBuilder, source string, r *Row) {
+func appendRow(b *array.RecordBuilder, source string, r *Row, attrs string) {
 	b.Field(schemas.SrcSource).(*array.StringBuilder).Append(source)
 	b.Field(schemas.SrcSourceID).(*array.StringBuilder).Append(r.SourceID)
 	b.Field(schemas.SrcPersonID).AppendNull()
@@ -186,12 +222,6 @@ func appendRow(b *array.RecordBuilder, source string, r *Row) {
 	appendList(b, schemas.SrcTags, r.Tags)
 	appendTime(b, schemas.SrcCreatedAt, r.CreatedAt)
 	appendTime(b, schemas.SrcUpdatedAt, r.UpdatedAt)
-	attrs := ""
-	if len(r.Attributes) > 0 {
-		if js, err := json.Marshal(r.Attributes); err == nil {
-			attrs = string(js)
-		}
-	}
 	appendStr(b, schemas.SrcAttributes, attrs)
 }
 

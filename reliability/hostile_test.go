@@ -82,6 +82,7 @@ func TestHostileRecords(t *testing.T) {
 		UNION ALL SELECT 'reject', source || '/' || coalesce(source_id, ''), reason, '' FROM read_parquet('%s')`,
 		duckdb.Glob(e.dir, "end_user_sources", runDate), duckdb.Glob(e.dir, "rejects", runDate)))
 	landed := map[string]int{}
+	dup := map[string]int{} // h-dup's landings, by table
 	for _, r := range rows {
 		id := r["id"].(string)
 		if !want[id] {
@@ -91,12 +92,26 @@ func TestHostileRecords(t *testing.T) {
 		if r["t"] == "reject" && strings.TrimSpace(r["reason"].(string)) == "" {
 			t.Errorf("%s rejected without a reason", id)
 		}
-		if id == vendors.Planhat+"/h-dup" && r["v"] != "First" {
-			t.Errorf("h-dup: kept %v, want the first copy", r["v"])
+		if id == vendors.Planhat+"/h-dup" {
+			// The first copy is the row; the second, differing, is rejected.
+			if r["t"] == "row" && r["v"] != "First" {
+				t.Errorf("h-dup: kept %v, want the first copy", r["v"])
+			}
+			if r["t"] == "reject" && !strings.Contains(r["reason"].(string), "duplicate source_id with different content") {
+				t.Errorf("h-dup rejected for %v", r["reason"])
+			}
+			dup[r["t"].(string)]++
+			continue
 		}
 		t.Logf("%s: %s %s", id, r["t"], r["reason"])
 	}
+	if dup["row"] != 1 || dup["reject"] != 1 {
+		t.Errorf("h-dup landed as %v, want one row (the first copy) and one reject", dup)
+	}
 	for id := range want {
+		if id == vendors.Planhat+"/h-dup" {
+			continue
+		}
 		if landed[id] != 1 {
 			t.Errorf("%s landed %d times in end_user_sources and rejects, want once", id, landed[id])
 		}

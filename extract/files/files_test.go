@@ -84,17 +84,19 @@ func TestJSONLPlanhatAcrossFiles(t *testing.T) {
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	// a.jsonl first; u1 again in b.jsonl is a duplicate.
+	// a.jsonl first; u1 again in b.jsonl is a duplicate, and since its
+	// content differs it is also rejected.
 	if got := ids(res); !slices.Equal(got, []string{"u1", "u2", "u3"}) {
 		t.Fatalf("ids %v", got)
 	}
-	if res.Stats.Duplicates != 1 || res.Stats.Skipped != 1 || res.Stats.Pages != 2 || res.Stats.Rejected != 3 {
+	if res.Stats.Duplicates != 1 || res.Stats.Skipped != 1 || res.Stats.Pages != 2 || res.Stats.Rejected != 4 {
 		t.Fatalf("stats %+v", res.Stats)
 	}
 	a, b := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
 	hasReason(t, res, a+":3: invalid JSON: invalid character 'o'")
 	hasReason(t, res, a+":5: not a JSON object")
 	hasReason(t, res, b+":2: end user without _id")
+	hasReason(t, res, "duplicate source_id with different content")
 	u1, u3 := res.ByID["u1"], res.ByID["u3"]
 	if u1.Email != "a@x.io" || !slices.Equal(u1.Emails, []string{"a2@x.io"}) {
 		t.Fatalf("u1 %+v", u1)
