@@ -4,7 +4,7 @@
 GO       ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: build demo test tools vet bench clean
+.PHONY: build demo test tools vet bench soak clean
 
 build:
 	$(GO) build -o bin/etl ./cmd/etl
@@ -20,6 +20,21 @@ tools:
 ## test: every test, including end-to-end runs of the binary read back by DuckDB
 test: tools vet
 	$(GO) test -count=1 -timeout 30m ./...
+
+## bench: the performance benchmarks (not part of test); writes bench/results.md.
+## BENCHFLAGS="-scale 0.1" for a quick look, "-only 2,5" for some of them.
+bench: build tools
+	cd bench/parquetgo && $(GO) build -o ../../bin/bench-parquetgo .
+	$(GO) build -o bin/bench ./bench/cmd/bench
+	bin/bench $(BENCHFLAGS)
+
+## soak: the reliability suite's long variant: 100 kill/restart cycles at
+## random points (ETL_SOAK_CYCLES=n for another count; ETL_RELIABILITY_SEED
+## repeats a run), then the count of cycles and of rows lost or duplicated
+soak: tools
+	@echo "soak: $${ETL_SOAK_CYCLES:-100} kill/restart cycles; full log in .cache/soak.log"
+	@ETL_SOAK_CYCLES=$${ETL_SOAK_CYCLES:-100} $(GO) test -count=1 -timeout 60m -run 'TestKillRestart$$' -v ./reliability/ \
+	  > .cache/soak.log 2>&1; rc=$$?; grep -E -e '--- FAIL|^FAIL|^ok|seed [0-9]|soak:' .cache/soak.log; exit $$rc
 
 vet:
 	@files=$$(find . -name '*.go' -not -path './.cache/*' | xargs gofmt -l); \

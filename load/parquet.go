@@ -24,6 +24,12 @@ const (
 	DefaultRowGroupRows = 128 * 1024
 )
 
+// uniqueColumns hold about one value per row in every table that has them:
+// a dictionary never pays for itself there, and building one (until it
+// outgrows its page and falls back to plain) was a good part of the writing.
+var uniqueColumns = []string{"source_id", "person_id", "email", "emails.list.element", "external_id", "phone",
+	"attributes", "created_at", "updated_at", "raw"}
+
 // TableWriter writes one table's record batches as zstd Parquet part files.
 type TableWriter struct {
 	ctx      context.Context
@@ -74,10 +80,17 @@ func (t *TableWriter) open() error {
 		return fmt.Errorf("creating %s: %w", t.store.URI(t.partKey()), err)
 	}
 	t.obj, t.cw = obj, &countWriter{w: obj}
-	props := parquet.NewWriterProperties(
+	opts := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Zstd),
+		// zstd's fastest level: files within 1% of the default's size
+		// (make bench), about 10% less time writing.
+		parquet.WithCompressionLevel(1),
 		parquet.WithMaxRowGroupLength(DefaultRowGroupRows),
-	)
+	}
+	for _, c := range uniqueColumns {
+		opts = append(opts, parquet.WithDictionaryFor(c, false))
+	}
+	props := parquet.NewWriterProperties(opts...)
 	t.fw, err = pqarrow.NewFileWriter(t.schema, t.cw, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		obj.Abort()

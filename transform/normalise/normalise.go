@@ -6,7 +6,6 @@ package normalise
 
 import (
 	"encoding/json"
-	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -37,15 +36,34 @@ type Options struct {
 	PhoneRegion string // ISO country for national-format phones; "" parses only +/international
 }
 
-var emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
-
 // Email normalises one address; ok is false when it is not valid.
 func Email(s string) (string, bool) {
 	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" || !emailRE.MatchString(s) {
-		return s, false
+	return s, validEmail(s)
+}
+
+// validEmail matches the contract's pattern ^[^@\s]+@[^@\s]+\.[^@\s]+$
+// (\s: tab, newline, form feed, carriage return, space) without the regexp
+// engine, which cost more than the rest of an email's normalising: one @
+// with something before it, and after it a dot with something on each side.
+func validEmail(s string) bool {
+	at := -1
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\t', '\n', '\f', '\r', ' ':
+			return false
+		case '@':
+			if at >= 0 {
+				return false
+			}
+			at = i
+		}
 	}
-	return s, true
+	if at < 1 {
+		return false
+	}
+	dom := s[at+1:]
+	return len(dom) >= 3 && strings.IndexByte(dom[1:len(dom)-1], '.') >= 0
 }
 
 // Phone returns the E.164 form of raw when phonenumbers finds a valid number:
@@ -136,7 +154,11 @@ func Batch(mem memory.Allocator, rec arrow.Record, opt Options) (arrow.Record, [
 		fn, ln := clean(str(first, i)), clean(str(last, i))
 		nm := clean(str(name, i))
 		if nm == "" {
-			nm = strings.TrimSpace(fn + " " + ln)
+			// Composed, not the vendor's: marked so that a write-back still
+			// sees the vendor's name as empty.
+			if nm = strings.TrimSpace(fn + " " + ln); nm != "" {
+				keep("name_composed", "true")
+			}
 		}
 		appendOpt(sb(schemas.SrcFirstName), fn)
 		appendOpt(sb(schemas.SrcLastName), ln)
@@ -245,6 +267,14 @@ func appendTS(b *array.TimestampBuilder, a *array.Timestamp, i int) {
 // every depth, plus the raw values the columns could not hold. Text that is
 // not a JSON object is kept as a string under attributes_raw.
 func attributes(attrs string, extra map[string]string) string {
+	if len(extra) == 0 && canonical(attrs) {
+		return attrs
+	}
+	return reencode(attrs, extra)
+}
+
+// reencode is attributes through maps: decoded, merged, encoded again.
+func reencode(attrs string, extra map[string]string) string {
 	m := map[string]any{}
 	if attrs != "" {
 		d := json.NewDecoder(strings.NewReader(attrs))
@@ -268,4 +298,184 @@ func attributes(attrs string, extra map[string]string) string {
 		return ""
 	}
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// canonical reports whether attrs is already what reencode would make of it:
+// a non-empty JSON object with keys in ascending order at every depth, no
+// whitespace, and strings without escapes (which decode to themselves).
+// Extracted attributes mostly come in that form, and the round trip through
+// maps cost more than the rest of a row's normalising.
+func canonical(attrs string) bool {
+	if len(attrs) <= 2 || attrs[0] != '{' {
+		return false
+	}
+	c := scanner{s: attrs}
+	return c.object(0) && c.i == len(attrs)
+}
+
+// scanner checks canonical JSON; at each method's start s[i] is the first
+// byte of the value it checks.
+type scanner struct {
+	s string
+	i int
+}
+
+// maxDepth leaves deeper nesting to reencode.
+const maxDepth = 64
+
+func (c *scanner) value(depth int) bool {
+	if c.i >= len(c.s) {
+		return false
+	}
+	switch c.s[c.i] {
+	case '{':
+		return c.object(depth + 1)
+	case '[':
+		return c.array(depth + 1)
+	case '"':
+		_, ok := c.str()
+		return ok
+	case 't':
+		return c.literal("true")
+	case 'f':
+		return c.literal("false")
+	case 'n':
+		return c.literal("null")
+	}
+	return c.number()
+}
+
+func (c *scanner) object(depth int) bool {
+	if depth > maxDepth {
+		return false
+	}
+	c.i++
+	if c.i < len(c.s) && c.s[c.i] == '}' {
+		c.i++
+		return true
+	}
+	for prev, first := "", true; ; first = false {
+		k, ok := c.str()
+		if !ok || (!first && k <= prev) || c.i >= len(c.s) || c.s[c.i] != ':' {
+			return false
+		}
+		prev = k
+		c.i++
+		if !c.value(depth) || c.i >= len(c.s) {
+			return false
+		}
+		switch c.s[c.i] {
+		case ',':
+			c.i++
+		case '}':
+			c.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (c *scanner) array(depth int) bool {
+	if depth > maxDepth {
+		return false
+	}
+	c.i++
+	if c.i < len(c.s) && c.s[c.i] == ']' {
+		c.i++
+		return true
+	}
+	for {
+		if !c.value(depth) || c.i >= len(c.s) {
+			return false
+		}
+		switch c.s[c.i] {
+		case ',':
+			c.i++
+		case ']':
+			c.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// str reads a string that the encoder would write the same: no escapes, no
+// control characters, valid UTF-8 without U+2028 or U+2029.
+func (c *scanner) str() (string, bool) {
+	if c.i >= len(c.s) || c.s[c.i] != '"' {
+		return "", false
+	}
+	start := c.i + 1
+	for j := start; j < len(c.s); {
+		switch b := c.s[j]; {
+		case b == '"':
+			c.i = j + 1
+			return c.s[start:j], true
+		case b == '\\' || b < 0x20:
+			return "", false
+		case b < utf8.RuneSelf:
+			j++
+		default:
+			r, n := utf8.DecodeRuneInString(c.s[j:])
+			if (r == utf8.RuneError && n == 1) || r == '\u2028' || r == '\u2029' {
+				return "", false
+			}
+			j += n
+		}
+	}
+	return "", false
+}
+
+func (c *scanner) literal(lit string) bool {
+	if !strings.HasPrefix(c.s[c.i:], lit) {
+		return false
+	}
+	c.i += len(lit)
+	return true
+}
+
+// number reads -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, which decoding
+// with UseNumber and encoding again keep as it is.
+func (c *scanner) number() bool {
+	s, i := c.s, c.i
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		i = digits(s, i)
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		if j := digits(s, i+1); j > i+1 {
+			i = j
+		} else {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		j := digits(s, i)
+		if j == i {
+			return false
+		}
+		i = j
+	}
+	c.i = i
+	return true
+}
+
+func digits(s string, i int) int {
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
 }
