@@ -28,9 +28,7 @@ var _ extract.Extractor = (*Extractor)(nil)
 
 // New returns an extractor; the client carries base URL, pacer and retries.
 func New(opt Options) *Extractor {
-	if opt.PageSize <= 0 || opt.PageSize > vendors.Of[vendors.Dixa].MaxPageSize {
-		opt.PageSize = vendors.Of[vendors.Dixa].MaxPageSize
-	}
+	opt.PageSize = vendors.Of[vendors.Dixa].PageSize(opt.PageSize)
 	return &Extractor{opt: opt}
 }
 

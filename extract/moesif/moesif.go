@@ -29,9 +29,7 @@ var _ extract.Extractor = (*Extractor)(nil)
 
 // New returns an extractor; the client carries base URL, pacer and retries.
 func New(opt Options) *Extractor {
-	if opt.PageSize <= 0 || opt.PageSize > vendors.Of[vendors.Moesif].MaxPageSize {
-		opt.PageSize = vendors.Of[vendors.Moesif].MaxPageSize
-	}
+	opt.PageSize = vendors.Of[vendors.Moesif].PageSize(opt.PageSize)
 	return &Extractor{opt: opt}
 }
 
