@@ -139,10 +139,51 @@ func (p *Page) decodeArray(dec *json.Decoder) error {
 }
 
 // DecodeArrayField reads an object and the array under key (e.g. Dixa's
-// "data"), calling other for every other top-level key.
+// "data"), calling other for every other top-level key, in order, with a
+// decoder holding that key's value, which other must read. As DecodeArray,
+// the body is read whole and, when it is valid JSON of the usual shape, cut
+// directly; any other body goes through the decoder.
 func (p *Page) DecodeArrayField(r io.Reader, key string, other func(key string, dec *json.Decoder) error) error {
 	p.Items = p.Items[:0] // a retried response starts over
-	dec := json.NewDecoder(r)
+	body, err := io.ReadAll(r)
+	if err == nil && json.Valid(body) {
+		if fields, ok := fieldsUnder(body, key); ok {
+			for _, f := range fields {
+				switch {
+				case f.Key == key:
+					items, _ := splitArray(f.Value) // null: no records
+					p.Items = append(p.Items, items...)
+				case other != nil:
+					if err := other(f.Key, json.NewDecoder(bytes.NewReader(f.Value))); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+	}
+	in := io.Reader(bytes.NewReader(body))
+	if err != nil {
+		in = io.MultiReader(in, failing{err})
+	}
+	return p.decodeArrayField(json.NewDecoder(in), key, other)
+}
+
+// fieldsUnder returns the members of b, valid JSON, when it is an object
+// that Fields reads and whose value under key is an array or null (each);
+// ok is false for anything else, which the decoder is left to read.
+func fieldsUnder(b []byte, key string) (fields []Field, ok bool) {
+	fields, ok = Fields(b)
+	for _, f := range fields {
+		if f.Key == key && f.Value[0] != '[' && f.Value[0] != 'n' {
+			return nil, false
+		}
+	}
+	return fields, ok
+}
+
+// decodeArrayField is DecodeArrayField reading token by token.
+func (p *Page) decodeArrayField(dec *json.Decoder, key string, other func(key string, dec *json.Decoder) error) error {
 	tok, err := dec.Token()
 	if err != nil {
 		return err
@@ -176,6 +217,50 @@ func (p *Page) DecodeArrayField(r io.Reader, key string, other func(key string, 
 		return err
 	}
 	return atEOF(dec)
+}
+
+// Field is one member of a JSON object: its key and its value's bytes.
+type Field struct {
+	Key   string
+	Value json.RawMessage
+}
+
+// Fields returns the members of b, valid JSON (json.Valid), in order, when
+// it holds an object none of whose keys has an escape or invalid UTF-8 (a
+// key is then its bytes between the quotes); ok is false for anything else.
+// A value is the bytes the decoder would hand out for it.
+func Fields(b []byte) (fields []Field, ok bool) {
+	i := skipSpace(b, 0)
+	if i == len(b) || b[i] != '{' {
+		return nil, false
+	}
+	if i = skipSpace(b, i+1); b[i] == '}' {
+		return nil, true
+	}
+	for {
+		end := stringEnd(b, i)
+		k := b[i+1 : end-1]
+		if !plain(k) { // the decoder would unescape it or replace bad UTF-8
+			return nil, false
+		}
+		i = skipSpace(b, skipSpace(b, end)+1) // past the colon
+		vend := valueEnd(b, i)
+		fields = append(fields, Field{Key: string(k), Value: b[i:vend:vend]})
+		if i = skipSpace(b, vend); b[i] == '}' {
+			return fields, true
+		}
+		i = skipSpace(b, i+1) // past the comma
+	}
+}
+
+// Items returns the elements of b, valid JSON (json.Valid), when it holds
+// an array (none for null): the bytes the decoder hands out for each; ok is
+// false for any other value.
+func Items(b []byte) (items []json.RawMessage, ok bool) {
+	if i := skipSpace(b, 0); i < len(b) && b[i] == 'n' {
+		return nil, true
+	}
+	return splitArray(b)
 }
 
 // atEOF refuses anything but whitespace after the top-level value.

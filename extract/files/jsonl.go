@@ -47,19 +47,44 @@ func (e *Extractor) readJSONL(ctx context.Context, in input, w *extract.Writer) 
 			err = w.Reject("", fmt.Sprintf("%s: line longer than %d MiB", at, MaxLine>>20), nil)
 		case len(line) == 0:
 			continue
-		case !json.Valid(line):
-			var v any // decoded again only to say what is wrong
-			jerr := json.Unmarshal(line, &v)
-			err = w.Reject("", fmt.Sprintf("%s: invalid JSON: %v", at, jerr), line)
 		case line[0] != '{':
-			err = w.Reject("", at.String()+": not a JSON object", line)
+			if !json.Valid(line) {
+				err = invalid(w, at, line)
+			} else {
+				err = w.Reject("", at.String()+": not a JSON object", line)
+			}
 		default:
-			err = e.emit(w, at, line)
+			err = e.emitLine(w, at, line)
 		}
 		if err != nil {
 			return err
 		}
 	}
+}
+
+// emitLine is emit for a line that may not be valid JSON, parsed once: every
+// shape's decoder starts with json.Unmarshal, which validates the whole line
+// before decoding it, so a line that decodes is valid JSON, and only a line
+// that does not is validated again, to reject it as invalid JSON as before.
+func (e *Extractor) emitLine(w *extract.Writer, at place, line []byte) error {
+	row, skip, err := e.shape.decode(line)
+	switch {
+	case err != nil && !json.Valid(line):
+		return invalid(w, at, line)
+	case err != nil:
+		return w.Reject(extract.GuessID(line, e.shape.id), at.String()+": "+err.Error(), line)
+	case skip:
+		w.Skip()
+		return nil
+	}
+	return w.Append(row)
+}
+
+// invalid rejects a line that is not valid JSON, saying what is wrong with it.
+func invalid(w *extract.Writer, at place, line []byte) error {
+	var v any // decoded again only to say what is wrong
+	jerr := json.Unmarshal(line, &v)
+	return w.Reject("", fmt.Sprintf("%s: invalid JSON: %v", at, jerr), line)
 }
 
 // readLine appends the next line, without its end, to buf. A line longer

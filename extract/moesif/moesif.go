@@ -4,12 +4,14 @@
 package moesif
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"etl/extract"
 	"etl/extract/vendorhttp"
@@ -68,19 +70,9 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 		}
 		var hits []json.RawMessage
 		err = c.Do(ctx, http.MethodPost, target, body, func(_ int, r io.Reader) error {
-			var resp struct {
-				Hits *struct {
-					Hits []json.RawMessage `json:"hits"`
-				} `json:"hits"`
-			}
-			if err := json.NewDecoder(r).Decode(&resp); err != nil {
-				return err
-			}
-			if resp.Hits == nil {
-				return errors.New("response without hits")
-			}
-			hits = resp.Hits.Hits
-			return nil
+			var err error
+			hits, err = readHits(r)
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("moesif: reading page %d: %w", page, err)
@@ -102,10 +94,124 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	}
 }
 
+// cutHit is json.Unmarshal(raw, &h) for raw, valid JSON, without decoding
+// it again: when raw is an object with each of the hit's keys at most once,
+// exactly as spelt, and an _id Text reads. ok is false for anything else,
+// which json.Unmarshal is left to read (and to say what is wrong with).
+func cutHit(raw []byte) (h hit, ok bool) {
+	fields, ok := extract.Fields(raw)
+	if !ok {
+		return hit{}, false
+	}
+	var id json.RawMessage
+	for _, f := range fields {
+		var dst *json.RawMessage
+		switch {
+		case f.Key == "_id":
+			dst = &id
+		case f.Key == "_source":
+			dst = &h.Source
+		case f.Key == "sort":
+			dst = &h.Sort
+		case strings.EqualFold(f.Key, "_id") || strings.EqualFold(f.Key, "_source") || strings.EqualFold(f.Key, "sort"):
+			return hit{}, false // the decoder matches keys regardless of case
+		default:
+			continue
+		}
+		if *dst != nil {
+			return hit{}, false
+		}
+		*dst = f.Value
+	}
+	if id != nil && h.ID.UnmarshalJSON(id) != nil {
+		return hit{}, false
+	}
+	return h, true
+}
+
+// readHits returns a response's hits.hits. The body is read whole and, when
+// it is valid JSON of the usual shape, the hits are cut out of it directly
+// (as extract.Page.DecodeArray does); any other body goes through the
+// decoder, which says what is wrong with it.
+func readHits(r io.Reader) ([]json.RawMessage, error) {
+	body, err := io.ReadAll(r)
+	if err == nil && json.Valid(body) {
+		if hits, ok := cutHits(body); ok {
+			return hits, nil
+		}
+	}
+	// A read error reaches the decoder after the bytes before it, as it did
+	// when the decoder read the body itself.
+	in := io.Reader(bytes.NewReader(body))
+	if err != nil {
+		in = io.MultiReader(in, failing{err})
+	}
+	return decodeHits(in)
+}
+
+type failing struct{ err error }
+
+func (f failing) Read([]byte) (int, error) { return 0, f.err }
+
+// decodeHits is readHits with the decoder alone.
+func decodeHits(r io.Reader) ([]json.RawMessage, error) {
+	var resp struct {
+		Hits *struct {
+			Hits []json.RawMessage `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.NewDecoder(r).Decode(&resp); err != nil {
+		return nil, err
+	}
+	if resp.Hits == nil {
+		return nil, errors.New("response without hits")
+	}
+	return resp.Hits.Hits, nil
+}
+
+// cutHits returns hits.hits of body, valid JSON, when body is an object
+// whose "hits" is an object whose "hits" is an array or null, each key once;
+// ok is false for anything else, which the decoder is left to read (it
+// matches keys regardless of case, so a key that only folds to "hits" is
+// left to it as well).
+func cutHits(body []byte) (hits []json.RawMessage, ok bool) {
+	outer, ok := member(body, "hits")
+	if !ok || outer[0] != '{' {
+		return nil, false
+	}
+	inner, ok := member(outer, "hits")
+	if !ok || (inner[0] != '[' && inner[0] != 'n') {
+		return nil, false
+	}
+	return extract.Items(inner)
+}
+
+// member returns the value under key of the object b, when key is there
+// exactly once and no other key folds to it.
+func member(b []byte, key string) (value json.RawMessage, ok bool) {
+	fields, ok := extract.Fields(b)
+	if !ok {
+		return nil, false
+	}
+	for _, f := range fields {
+		switch {
+		case f.Key == key && value == nil:
+			value = f.Value
+		case strings.EqualFold(f.Key, key):
+			return nil, false
+		}
+	}
+	return value, value != nil
+}
+
+// emit decodes one hit of a response: raw is valid JSON, as readHits only
+// returns the elements of a valid response.
 func emit(w *extract.Writer, raw []byte) error {
-	var h hit
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return w.Reject(extract.GuessID(raw, "_id"), "not a search hit: "+err.Error(), raw)
+	h, ok := cutHit(raw)
+	if !ok {
+		if err := json.Unmarshal(raw, &h); err != nil {
+			return w.Reject(extract.GuessID(raw, "_id"), "not a search hit: "+err.Error(), raw)
+		}
 	}
 	u, err := decode(h.Source, string(h.ID))
 	if err != nil {

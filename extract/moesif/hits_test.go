@@ -1,0 +1,106 @@
+package moesif
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+)
+
+var hitsCases = []string{
+	`{"hits":{"hits":[]}}`, `{"hits":{"hits":null}}`, `{"hits":{}}`, `{"hits":null}`, `{}`, `null`,
+	`{"took":3,"hits":{"total":{"value":2},"hits":[{"_id":"a","_source":{"user_id":"a"},"sort":[1,"a"]}, {"_id":"b","sort":[2,"b"]}]}}`,
+	"{\n \"hits\" : { \"hits\" : [ {\"_id\" : \"x\\\"]}\"} , null, 5, \"s\" ] }\r\n}\n",
+	`{"HITS":{"hits":[{"_id":"a"}]}}`, `{"hits":{"Hits":[{"_id":"a"}]}}`, `{"hitſ":{"hits":[1]}}`,
+	`{"hits":{"hits":[1]},"hits":{"hits":[2]}}`, `{"hits":{"hits":[1],"hits":[2]}}`, `{"hits":{"hits":[1]},"Hits":{"total":1}}`,
+	`{"hits":{"hits":[1],"HITS":null}}`, `{"h\u0069ts":{"hits":[1]}}`, `{"hits":{"hit\u0073":[1]}}`,
+	`{"hits":[]}`, `{"hits":5}`, `{"hits":{"hits":{}}}`, `{"hits":{"hits":"x"}}`, `{"hits":{"hits":[1]}} x`,
+	`{"hits":{"hits":[1]}}{}`, `[]`, `5`, ``, `  `, `{`, `{"hits":{"hits":[{"_id":"a"}`, `{"hits":{"hits":[1,]}}`,
+	"{\"hits\":{\"\x99\":1,\"hits\":[1]}}", "{\"hit\xff\":{\"hits\":[1]}}",
+}
+
+func sameHits(t *testing.T, body string, got, want []json.RawMessage, gerr, werr error) {
+	t.Helper()
+	if fmt.Sprint(gerr) != fmt.Sprint(werr) {
+		t.Errorf("%q: error %v, the decoder says %v", body, gerr, werr)
+	}
+	if werr == nil && !slices.EqualFunc(got, want, func(a, b json.RawMessage) bool { return string(a) == string(b) }) {
+		t.Errorf("%q: hits %q, the decoder gives %q", body, got, want)
+	}
+}
+
+func TestReadHitsIsTheDecoders(t *testing.T) {
+	for _, body := range hitsCases {
+		want, werr := decodeHits(strings.NewReader(body))
+		got, gerr := readHits(strings.NewReader(body))
+		sameHits(t, body, got, want, gerr, werr)
+	}
+}
+
+// A body cut short fails as it did when the decoder read it.
+func TestReadHitsReadError(t *testing.T) {
+	cut := errors.New("connection reset")
+	for _, body := range []string{`{"hits":{"hits":[{"_id":"a"},{"_id"`, `{"hits":{"hits":[{"_id":"a"}]}}`, `{"hits":{"hits":[{"_id" 1}`, ``} {
+		want, werr := decodeHits(io.MultiReader(strings.NewReader(body), failing{cut}))
+		got, gerr := readHits(io.MultiReader(strings.NewReader(body), failing{cut}))
+		sameHits(t, body, got, want, gerr, werr)
+	}
+}
+
+func FuzzReadHits(f *testing.F) {
+	for _, c := range hitsCases {
+		f.Add(c)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		want, werr := decodeHits(strings.NewReader(body))
+		got, gerr := readHits(strings.NewReader(body))
+		sameHits(t, body, got, want, gerr, werr)
+	})
+}
+
+var hitCases = []string{
+	`{}`, `{"_id":"a","_source":{"user_id":"a"},"sort":[1,"a"]}`, `{"_id":5,"_source":null,"sort":null}`,
+	` { "_id" : "x\"y" , "_source" : { "a" : [ 1 ] } , "extra" : {"_id":1} } `, `{"_id":null}`, `{"_id":true}`,
+	`{"_id":{}}`, `{"_id":[1]}`, `{"_id":"a","_id":"b"}`, `{"_ID":"a"}`, `{"_id":"a","_Source":{}}`, `{"SORT":[1]}`,
+	`{"_source":5}`, `{"_source":"s"}`, `{"sort":{"a":1}}`, `{"_i\u0064":"a"}`, `{"_id":"\u00e9\n"}`, "{\"_id\":\"\xff\"}",
+	"{\"\xff\":1,\"_id\":\"a\"}", `{"ſort":[1]}`, `null`, `5`, `"s"`, `[]`, `[{"_id":"a"}]`, `true`,
+}
+
+func sameHit(t *testing.T, raw string) {
+	t.Helper()
+	got, ok := cutHit([]byte(raw))
+	var want hit
+	err := json.Unmarshal([]byte(raw), &want)
+	if !ok {
+		return // emit unmarshals it
+	}
+	if err != nil {
+		t.Errorf("%q: cut, but json.Unmarshal says %v", raw, err)
+	}
+	if got.ID != want.ID || string(got.Source) != string(want.Source) || string(got.Sort) != string(want.Sort) {
+		t.Errorf("%q: cut %q %q %q, json.Unmarshal gives %q %q %q", raw, got.ID, got.Source, got.Sort, want.ID, want.Source, want.Sort)
+	}
+}
+
+func TestCutHitIsUnmarshal(t *testing.T) {
+	for _, raw := range hitCases {
+		sameHit(t, raw)
+	}
+	if _, ok := cutHit([]byte(hitCases[1])); !ok {
+		t.Errorf("%s: not cut", hitCases[1])
+	}
+}
+
+func FuzzCutHit(f *testing.F) {
+	for _, c := range hitCases {
+		f.Add(c)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if json.Valid([]byte(raw)) { // what readHits returns
+			sameHit(t, raw)
+		}
+	})
+}
