@@ -7,6 +7,7 @@ import (
 
 	"etl/config"
 	"etl/load"
+	"etl/schemas"
 )
 
 // Done reports whether a stage already finished for the date: what backfill
@@ -32,7 +33,7 @@ func Done(ctx context.Context, p *config.Pipeline, date, stage string, only []st
 		}
 		return true, nil
 	case StageWriteback:
-		m, err := load.ReadManifest(ctx, store, "end_users", date)
+		m, err := load.ReadManifest(ctx, store, schemas.TableUsers, date)
 		if err != nil || m == nil {
 			return false, err
 		}
@@ -51,7 +52,7 @@ func Done(ctx context.Context, p *config.Pipeline, date, stage string, only []st
 	if len(p.Writeback) == 0 {
 		return true, nil
 	}
-	m, err := load.ReadManifest(ctx, store, "end_users", date)
+	m, err := load.ReadManifest(ctx, store, schemas.TableUsers, date)
 	if err != nil || m == nil {
 		return false, err
 	}

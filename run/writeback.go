@@ -252,8 +252,11 @@ func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		return fmt.Errorf("writeback: the tables of %s are not complete; run `etl run --stage resolve` for that date first", opt.RunDate)
 	}
 	m, err := load.ReadManifest(ctx, store, schemas.TableUsers, opt.RunDate)
-	if err != nil || m == nil {
-		return fmt.Errorf("writeback: reading the end_users manifest of %s: %v", opt.RunDate, err)
+	if err != nil {
+		return fmt.Errorf("writeback: reading the end_users manifest of %s: %w", opt.RunDate, err)
+	}
+	if m == nil {
+		return fmt.Errorf("writeback: the end_users partition of %s has no manifest; run `etl run --stage resolve` for that date", opt.RunDate)
 	}
 	if !opt.Force && !opt.DryRun {
 		done, err := writebackDoneFor(ctx, store, opt.RunDate, m.RunID)

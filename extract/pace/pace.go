@@ -98,7 +98,7 @@ func (p *Pacer) Wait(ctx context.Context) error {
 		if !at.After(now) {
 			break
 		}
-		if err := sleep(ctx, at.Sub(now)); err != nil {
+		if err := Sleep(ctx, at.Sub(now)); err != nil {
 			return err
 		}
 	}
@@ -129,7 +129,8 @@ func (p *Pacer) Hold(d time.Duration) {
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or until ctx is done (then it returns ctx's error).
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
