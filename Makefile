@@ -15,7 +15,7 @@ demo: build
 
 ## tools: install the DuckDB reader and the S3 server the tests use (once)
 tools:
-	bash scripts/tools.sh
+	bash internal/tools/tools.sh
 
 ## test: every test, including end-to-end runs of the binary read back by DuckDB
 test: tools vet
@@ -33,7 +33,7 @@ bench: build tools
 ## repeats a run), then the count of cycles and of rows lost or duplicated
 soak: tools
 	@echo "soak: $${ETL_SOAK_CYCLES:-100} kill/restart cycles; full log in .cache/soak.log"
-	@ETL_SOAK_CYCLES=$${ETL_SOAK_CYCLES:-100} $(GO) test -count=1 -timeout 60m -run 'TestKillRestart$$' -v ./reliability/ \
+	@ETL_SOAK_CYCLES=$${ETL_SOAK_CYCLES:-100} $(GO) test -count=1 -timeout 60m -run 'TestKillRestart$$' -v ./internal/reliability/ \
 	  > .cache/soak.log 2>&1; rc=$$?; grep -E -e '--- FAIL|^FAIL|^ok|seed [0-9]|soak:' .cache/soak.log; exit $$rc
 
 vet:

@@ -8,6 +8,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"etl/internal/store"
 )
 
 // Part is one written Parquet file.
@@ -33,20 +35,20 @@ var uniqueColumns = []string{"source_id", "person_id", "email", "emails.list.ele
 // TableWriter writes one table's record batches as zstd Parquet part files.
 type TableWriter struct {
 	ctx      context.Context
-	store    Store
+	store    store.Store
 	schema   *arrow.Schema
 	prefix   string // e.g. end_users/dt=2026-01-01/
 	runID    string
 	partRows int64
 
-	obj   Object
+	obj   store.Object
 	cw    *countWriter
 	fw    *pqarrow.FileWriter
 	rows  int64
 	parts []Part
 }
 
-func newTableWriter(ctx context.Context, s Store, schema *arrow.Schema, prefix, runID string) *TableWriter {
+func newTableWriter(ctx context.Context, s store.Store, schema *arrow.Schema, prefix, runID string) *TableWriter {
 	return &TableWriter{ctx: ctx, store: s, schema: schema, prefix: prefix, runID: runID, partRows: DefaultPartRows}
 }
 

@@ -1,15 +1,23 @@
+// Package load writes the run's tables as Parquet part files into a store
+// (a local directory or S3) and commits each date's partition so that
+// readers never see a mix of runs that looks complete.
 package load
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"etl/internal/store"
 )
 
 // Marker names in every table's date directory.
@@ -44,7 +52,7 @@ type Manifest struct {
 type Partition struct {
 	// Inputs are recorded in every manifest of the partition.
 	Inputs  map[string]string
-	store   Store
+	store   store.Store
 	date    string
 	runID   string
 	tables  map[string]*TableWriter
@@ -53,7 +61,7 @@ type Partition struct {
 }
 
 // NewPartition prepares the partition of date in store.
-func NewPartition(store Store, date, runID string) *Partition {
+func NewPartition(store store.Store, date, runID string) *Partition {
 	return &Partition{store: store, date: date, runID: runID, tables: map[string]*TableWriter{}, results: map[string][]Part{}}
 }
 
@@ -139,7 +147,7 @@ func (p *Partition) removeOthers(ctx context.Context, table string, keep []Part)
 	}
 	var old []string
 	for _, k := range keys {
-		b := base(k)
+		b := path.Base(k)
 		if !mine[k] && !strings.HasPrefix(b, "_") {
 			old = append(old, k)
 		}
@@ -191,7 +199,7 @@ func (p *Partition) Abort(ctx context.Context) error {
 
 // ReadManifest reads the manifest of one table's partition; nil when the
 // partition has none (never written, or not complete).
-func ReadManifest(ctx context.Context, s Store, table, date string) (*Manifest, error) {
+func ReadManifest(ctx context.Context, s store.Store, table, date string) (*Manifest, error) {
 	r, err := s.Open(ctx, fmt.Sprintf("%s/dt=%s/%s", table, date, ManifestFile))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -205,4 +213,11 @@ func ReadManifest(ctx context.Context, s Store, table, date string) (*Manifest, 
 		return nil, fmt.Errorf("reading %s manifest: %w", table, err)
 	}
 	return &m, nil
+}
+
+// NewRunID returns a unique id for one run, naming its part files.
+func NewRunID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"etl/internal/s3test"
+	"etl/internal/store"
 )
 
 const date = "2026-01-15"
@@ -49,7 +50,7 @@ func writeTables(ctx context.Context, p *Partition, tables []string) error {
 }
 
 // markers and parts found in the partition of date, by table.
-func contents(t *testing.T, st Store, tables []string) (success map[string]bool, parts map[string][]string) {
+func contents(t *testing.T, st store.Store, tables []string) (success map[string]bool, parts map[string][]string) {
 	t.Helper()
 	success, parts = map[string]bool{}, map[string][]string{}
 	for _, name := range tables {
@@ -71,11 +72,11 @@ func contents(t *testing.T, st Store, tables []string) (success map[string]bool,
 
 // failingStore refuses to create one key, as a store failing mid-commit would.
 type failingStore struct {
-	Store
+	store.Store
 	key string
 }
 
-func (f failingStore) Create(ctx context.Context, key string) (Object, error) {
+func (f failingStore) Create(ctx context.Context, key string) (store.Object, error) {
 	if key == f.key {
 		return nil, errors.New("injected failure")
 	}
@@ -87,7 +88,7 @@ func (f failingStore) Create(ctx context.Context, key string) (Object, error) {
 func TestCommitFailingHalfwayLeavesNoSuccess(t *testing.T) {
 	ctx := context.Background()
 	tables := []string{"a", "b"}
-	local := Local{Root: t.TempDir()}
+	local := store.Local{Root: t.TempDir()}
 	if err := writeTables(ctx, NewPartition(local, date, "run1"), tables); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,11 @@ func TestCommitFailingHalfwayLeavesNoSuccess(t *testing.T) {
 // looks complete, and the next run replaces the leftovers.
 func TestPartitionOnS3ServerStopsMidway(t *testing.T) {
 	srv := s3test.Start(t, "warehouse")
-	st := openS3(t, srv, "out")
+	srv.Setenv(t)
+	st, err := store.OpenS3(context.Background(), srv.URI("out"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	tables := []string{"a", "b"}
 	if err := writeTables(ctx, NewPartition(st, date, "run1"), tables); err != nil {
@@ -130,7 +135,7 @@ func TestPartitionOnS3ServerStopsMidway(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Stop()
-	err := p.Table(ctx, "b", testSchema).Write(rec)
+	err = p.Table(ctx, "b", testSchema).Write(rec)
 	if err == nil {
 		_, err = p.CloseTable("b")
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"etl/internal/store"
 	"etl/schemas"
 )
 
@@ -27,7 +28,7 @@ func rejects(mem memory.Allocator, n int) arrow.Record {
 	return b.NewRecord()
 }
 
-func writeRun(t *testing.T, s Store, runID string, rows int) map[string]Manifest {
+func writeRun(t *testing.T, s store.Store, runID string, rows int) map[string]Manifest {
 	t.Helper()
 	ctx := context.Background()
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
@@ -58,7 +59,7 @@ func writeRun(t *testing.T, s Store, runID string, rows int) map[string]Manifest
 
 func TestPartitionReplacesPreviousRun(t *testing.T) {
 	dir := t.TempDir()
-	s := Local{Root: dir}
+	s := store.Local{Root: dir}
 	writeRun(t, s, "run1", 25)
 	m := writeRun(t, s, "run2", 5)
 	keys, _ := s.List(context.Background(), "rejects/dt=2026-02-03/")
@@ -83,7 +84,7 @@ func TestPartitionReplacesPreviousRun(t *testing.T) {
 }
 
 func TestPartitionCutsParts(t *testing.T) {
-	s := Local{Root: t.TempDir()}
+	s := store.Local{Root: t.TempDir()}
 	m := writeRun(t, s, "r", 25)[schemas.TableRejects]
 	if m.Rows != 25 || len(m.Parts) != 3 || m.Parts[2].Rows != 5 {
 		t.Fatalf("%+v", m)
@@ -92,7 +93,7 @@ func TestPartitionCutsParts(t *testing.T) {
 
 func TestAbortLeavesNoSuccess(t *testing.T) {
 	dir := t.TempDir()
-	s := Local{Root: dir}
+	s := store.Local{Root: dir}
 	writeRun(t, s, "good", 3)
 	ctx := context.Background()
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
@@ -118,7 +119,7 @@ func TestAbortLeavesNoSuccess(t *testing.T) {
 }
 
 func TestEmptyTableGetsAPart(t *testing.T) {
-	s := Local{Root: t.TempDir()}
+	s := store.Local{Root: t.TempDir()}
 	m := writeRun(t, s, "empty", 0)[schemas.TableRejects]
 	if len(m.Parts) != 1 || m.Rows != 0 {
 		t.Fatalf("%+v", m)

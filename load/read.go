@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -12,20 +13,22 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"etl/internal/store"
 )
 
 // ReadTable calls fn with every record batch of one table's partition, part
 // by part; fn must not keep rec. A store whose objects are not local files
 // (S3) has each part downloaded to a temporary file first, since Parquet is
 // read from its footer.
-func ReadTable(ctx context.Context, s Store, table, date string, mem memory.Allocator, fn func(rec arrow.Record) error) error {
+func ReadTable(ctx context.Context, s store.Store, table, date string, mem memory.Allocator, fn func(rec arrow.Record) error) error {
 	prefix := fmt.Sprintf("%s/dt=%s/", table, date)
 	keys, err := s.List(ctx, prefix)
 	if err != nil {
 		return err
 	}
 	for _, k := range keys {
-		if !strings.HasSuffix(k, ".parquet") || strings.HasPrefix(base(k), "_") || strings.HasPrefix(base(k), ".") {
+		if !strings.HasSuffix(k, ".parquet") || strings.HasPrefix(path.Base(k), "_") || strings.HasPrefix(path.Base(k), ".") {
 			continue
 		}
 		if err := readPart(ctx, s, k, mem, fn); err != nil {
@@ -35,7 +38,7 @@ func ReadTable(ctx context.Context, s Store, table, date string, mem memory.Allo
 	return nil
 }
 
-func readPart(ctx context.Context, s Store, key string, mem memory.Allocator, fn func(arrow.Record) error) error {
+func readPart(ctx context.Context, s store.Store, key string, mem memory.Allocator, fn func(arrow.Record) error) error {
 	rc, err := s.Open(ctx, key)
 	if err != nil {
 		return err

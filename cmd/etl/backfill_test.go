@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"etl/emulator/people"
-	"etl/emulator/planhat"
 	"etl/internal/duckdb"
+	"etl/internal/emulator/people"
+	"etl/internal/emulator/planhat"
 	"etl/internal/etlbin"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"etl/demo"
+	"etl/internal/demo"
 	"etl/internal/duckdb"
 	"etl/internal/etlbin"
 )

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"etl/emulator/emu"
-	"etl/emulator/people"
-	"etl/emulator/planhat"
 	"etl/internal/duckdb"
+	"etl/internal/emulator/emu"
+	"etl/internal/emulator/people"
+	"etl/internal/emulator/planhat"
 	"etl/internal/etlbin"
 )
 

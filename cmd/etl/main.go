@@ -19,9 +19,9 @@ import (
 	"syscall"
 	"time"
 
-	"etl/config"
-	"etl/demo"
-	"etl/run"
+	"etl/internal/config"
+	"etl/internal/demo"
+	"etl/internal/run"
 )
 
 const usage = `usage:

@@ -11,15 +11,16 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"etl/internal/run"
+	"etl/internal/store"
 	"etl/load"
-	"etl/run"
 	"etl/schemas"
 )
 
 // report prints the demo's human summary: records per vendor, people found,
 // how many people each pair of vendors shares, and the write-back plan.
 func report(ctx context.Context, w io.Writer, uri string, sum *run.Summary) error {
-	store, err := load.Open(ctx, uri)
+	out, err := store.Open(ctx, uri)
 	if err != nil {
 		return err
 	}
@@ -29,7 +30,7 @@ func report(ctx context.Context, w io.Writer, uri string, sum *run.Summary) erro
 	}
 	slices.Sort(names)
 	shared := map[[2]string]int{}
-	err = load.ReadTable(ctx, store, schemas.TableUsers, sum.RunDate, memory.DefaultAllocator, func(rec arrow.Record) error {
+	err = load.ReadTable(ctx, out, schemas.TableUsers, sum.RunDate, memory.DefaultAllocator, func(rec arrow.Record) error {
 		srcs := rec.Column(schemas.UsrSources).(*array.List)
 		vals := srcs.ListValues().(*array.String)
 		for i := 0; i < int(rec.NumRows()); i++ {

@@ -13,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"etl/emulator/people"
-	"etl/emulator/planhat"
 	"etl/internal/duckdb"
+	"etl/internal/emulator/people"
+	"etl/internal/emulator/planhat"
 	"etl/internal/etlbin"
 	"etl/internal/s3test"
 )

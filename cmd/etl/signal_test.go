@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"etl/emulator/emu"
+	"etl/internal/emulator/emu"
 	"etl/internal/etlbin"
 )
 

@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"etl/config"
-	"etl/demo"
+	"etl/internal/config"
+	"etl/internal/demo"
 	"etl/internal/duckdb"
-	"etl/run"
+	"etl/internal/run"
 )
 
 // demoPersonIDs runs the pipeline over the demo's emulators and reads

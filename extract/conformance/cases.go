@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"etl/emulator/emu"
 	"etl/extract"
-	"etl/extract/vendorhttp"
+	"etl/internal/emulator/emu"
+	"etl/internal/vendorhttp"
 	"etl/schemas"
 )
 

@@ -19,11 +19,11 @@ import (
 	"testing"
 	"time"
 
-	"etl/emulator/emu"
 	"etl/extract"
-	"etl/extract/pace"
-	"etl/extract/vendorhttp"
-	"etl/vendors"
+	"etl/internal/emulator/emu"
+	"etl/internal/pace"
+	"etl/internal/vendorhttp"
+	"etl/internal/vendors"
 )
 
 // Group names a set of cases. Completeness and Cancel apply to every

@@ -11,9 +11,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"etl/emulator/emu"
 	"etl/extract"
-	"etl/extract/vendorhttp"
+	"etl/internal/emulator/emu"
+	"etl/internal/vendorhttp"
 	"etl/schemas"
 )
 

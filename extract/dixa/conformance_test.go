@@ -5,12 +5,11 @@ import (
 	"slices"
 	"testing"
 
-	dxemu "etl/emulator/dixa"
-
-	"etl/emulator/people"
 	"etl/extract/conformance"
 	"etl/extract/dixa"
-	"etl/vendors"
+	dxemu "etl/internal/emulator/dixa"
+	"etl/internal/emulator/people"
+	"etl/internal/vendors"
 )
 
 func TestConformance(t *testing.T) {

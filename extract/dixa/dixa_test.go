@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	dixaemu "etl/emulator/dixa"
-	"etl/emulator/people"
 	"etl/extract/extracttest"
-	"etl/extract/vendorhttp"
+	dixaemu "etl/internal/emulator/dixa"
+	"etl/internal/emulator/people"
+	"etl/internal/vendorhttp"
 )
 
 const token = "dixa-test-token-41c9"

@@ -14,13 +14,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
-	phemu "etl/emulator/planhat"
-
-	"etl/config"
-	"etl/emulator/people"
 	"etl/extract/conformance"
 	"etl/extract/files"
-	"etl/vendors"
+	"etl/internal/config"
+	"etl/internal/emulator/people"
+	phemu "etl/internal/emulator/planhat"
+	"etl/internal/vendors"
 )
 
 // Each format is a connector of its own to the suite: pages are files.

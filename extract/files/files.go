@@ -14,8 +14,8 @@ import (
 	"fmt"
 	"slices"
 
-	"etl/config"
 	"etl/extract"
+	"etl/internal/config"
 )
 
 // formats are the file formats a source may declare.

@@ -15,9 +15,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
-	"etl/config"
 	"etl/extract"
 	"etl/extract/extracttest"
+	"etl/internal/config"
 )
 
 func write(t *testing.T, path, body string) {

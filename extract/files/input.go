@@ -10,13 +10,13 @@ import (
 	"sort"
 	"strings"
 
-	"etl/load"
+	"etl/internal/store"
 )
 
 // input is one file to read: a local path, or an object in S3.
 type input struct {
-	name string   // the local path or s3:// URI, as messages show it
-	s3   *load.S3 // nil for a local file
+	name string    // the local path or s3:// URI, as messages show it
+	s3   *store.S3 // nil for a local file
 	key  string
 }
 
@@ -59,14 +59,14 @@ func localInputs(pattern string) ([]input, error) {
 // s3Inputs lists the keys under the pattern's literal prefix and keeps those
 // path.Match accepts, so * stops at / as it does for local globs.
 func s3Inputs(ctx context.Context, pattern string) ([]input, error) {
-	bucket, keyPattern, err := load.ParseS3URI(pattern)
+	bucket, keyPattern, err := store.ParseS3URI(pattern)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := path.Match(keyPattern, ""); err != nil {
 		return nil, fmt.Errorf("%s: %w", pattern, err)
 	}
-	store, err := load.OpenS3(ctx, "s3://"+bucket)
+	bucketStore, err := store.OpenS3(ctx, "s3://"+bucket)
 	if err != nil {
 		return nil, err
 	}
@@ -74,14 +74,14 @@ func s3Inputs(ctx context.Context, pattern string) ([]input, error) {
 	if i := strings.IndexAny(prefix, `*?[\`); i >= 0 {
 		prefix = prefix[:i]
 	}
-	keys, err := store.List(ctx, prefix)
+	keys, err := bucketStore.List(ctx, prefix)
 	if err != nil {
 		return nil, err
 	}
 	var ins []input
 	for _, k := range keys {
 		if ok, _ := path.Match(keyPattern, k); ok {
-			ins = append(ins, input{name: store.URI(k), s3: store, key: k})
+			ins = append(ins, input{name: bucketStore.URI(k), s3: bucketStore, key: k})
 		}
 	}
 	return ins, nil

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"etl/config"
+	"etl/internal/config"
 )
 
 // jsonlCases are lines that are not, or only just, valid JSON objects.

@@ -7,16 +7,16 @@ import (
 	"slices"
 	"testing"
 
-	"etl/config"
 	"etl/extract"
+	"etl/internal/config"
 	"etl/internal/s3test"
-	"etl/load"
+	"etl/internal/store"
 )
 
 func TestS3Glob(t *testing.T) {
 	srv := s3test.Start(t, "exports")
 	srv.Setenv(t)
-	st, err := load.OpenS3(context.Background(), srv.URI(""))
+	st, err := store.OpenS3(context.Background(), srv.URI(""))
 	if err != nil {
 		t.Fatal(err)
 	}

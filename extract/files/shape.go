@@ -11,7 +11,7 @@ import (
 	"etl/extract/moesif"
 	"etl/extract/planhat"
 	"etl/extract/userlot"
-	"etl/vendors"
+	"etl/internal/vendors"
 )
 
 // Canonical is the shape whose fields are the end_user_sources columns.

@@ -7,12 +7,11 @@ import (
 	"sync"
 	"testing"
 
-	mzemu "etl/emulator/moesif"
-
-	"etl/emulator/people"
 	"etl/extract/conformance"
 	"etl/extract/moesif"
-	"etl/vendors"
+	mzemu "etl/internal/emulator/moesif"
+	"etl/internal/emulator/people"
+	"etl/internal/vendors"
 )
 
 func TestConformance(t *testing.T) {

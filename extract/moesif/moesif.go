@@ -14,8 +14,8 @@ import (
 	"strings"
 
 	"etl/extract"
-	"etl/extract/vendorhttp"
-	"etl/vendors"
+	"etl/internal/vendorhttp"
+	"etl/internal/vendors"
 )
 
 // Options configure the extractor.

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"etl/emulator/emu"
-	moesifemu "etl/emulator/moesif"
-	"etl/emulator/people"
 	"etl/extract/extracttest"
-	"etl/extract/vendorhttp"
+	"etl/internal/emulator/emu"
+	moesifemu "etl/internal/emulator/moesif"
+	"etl/internal/emulator/people"
+	"etl/internal/vendorhttp"
 )
 
 const token = "moesif-test-key-93be"

@@ -5,10 +5,10 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"etl/emulator/people"
-	emulator "etl/emulator/planhat"
 	"etl/extract/extracttest"
-	"etl/extract/vendorhttp"
+	"etl/internal/emulator/people"
+	emulator "etl/internal/emulator/planhat"
+	"etl/internal/vendorhttp"
 )
 
 // Archiving users during a scan must not make the next pages skip live ones.

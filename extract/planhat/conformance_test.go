@@ -5,12 +5,11 @@ import (
 	"slices"
 	"testing"
 
-	phemu "etl/emulator/planhat"
-
-	"etl/emulator/people"
 	"etl/extract/conformance"
 	"etl/extract/planhat"
-	"etl/vendors"
+	"etl/internal/emulator/people"
+	phemu "etl/internal/emulator/planhat"
+	"etl/internal/vendors"
 )
 
 func TestConformance(t *testing.T) {

@@ -6,8 +6,8 @@ import (
 
 	gojson "github.com/goccy/go-json"
 
-	"etl/emulator/people"
-	phemu "etl/emulator/planhat"
+	"etl/internal/emulator/people"
+	phemu "etl/internal/emulator/planhat"
 )
 
 // The JSON decoders considered for vendor records, on Planhat end users as

@@ -11,8 +11,8 @@ import (
 	"strconv"
 
 	"etl/extract"
-	"etl/extract/vendorhttp"
-	"etl/vendors"
+	"etl/internal/vendorhttp"
+	"etl/internal/vendors"
 )
 
 // Options configure the extractor.

@@ -5,12 +5,11 @@ import (
 	"slices"
 	"testing"
 
-	ulemu "etl/emulator/userlot"
-
-	"etl/emulator/people"
 	"etl/extract/conformance"
 	"etl/extract/userlot"
-	"etl/vendors"
+	"etl/internal/emulator/people"
+	ulemu "etl/internal/emulator/userlot"
+	"etl/internal/vendors"
 )
 
 func TestConformance(t *testing.T) {

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"etl/emulator/people"
-	userlotemu "etl/emulator/userlot"
 	"etl/extract/extracttest"
-	"etl/extract/vendorhttp"
+	"etl/internal/emulator/people"
+	userlotemu "etl/internal/emulator/userlot"
+	"etl/internal/vendorhttp"
 )
 
 const key = "userlot-test-key-5d02"

@@ -48,7 +48,7 @@ func Run(sql string) ([]map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	script := filepath.Join(root, "scripts", "duckdb-query.js")
+	script := filepath.Join(root, "internal", "duckdb", "query.js")
 	if _, err := os.Stat(filepath.Join(root, ".cache", "duckdb", "node_modules", "@duckdb", "node-api")); err != nil && os.Getenv("ETL_DUCKDB_MODULES") == "" {
 		return nil, fmt.Errorf("DuckDB's Node API is not installed: run `make tools` (make test does)")
 	}

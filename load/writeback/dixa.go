@@ -7,14 +7,9 @@ import (
 	"io"
 	"net/http"
 
-	"etl/extract/vendorhttp"
+	"etl/internal/vendorhttp"
+	"etl/internal/vendors"
 )
-
-// dixaFields maps our columns to Dixa's end user keys.
-var dixaFields = map[string]string{
-	"external_id": "externalId", "first_name": "firstName", "last_name": "lastName",
-	"name": "displayName", "phone": "phoneNumber", "email": "email",
-}
 
 // Dixa patches through PATCH /v1/endusers, which answers one outcome per
 // item, in input order: BulkActionSuccess or BulkActionFailure.
@@ -34,7 +29,7 @@ func (d Dixa) Send(ctx context.Context, items []Patch) (map[int]string, error) {
 	for i, it := range items {
 		m := map[string]string{"id": it.SourceID}
 		for f, v := range it.Set {
-			m[dixaFields[f]] = v
+			m[vendors.Of[vendors.Dixa].Wire(f)] = v
 		}
 		data[i] = m
 	}

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"etl/extract/vendorhttp"
+	"etl/internal/vendorhttp"
 	"etl/schemas"
 )
 

@@ -6,7 +6,8 @@ import (
 	"io"
 	"net/http"
 
-	"etl/extract/vendorhttp"
+	"etl/internal/vendorhttp"
+	"etl/internal/vendors"
 )
 
 // Moesif updates users through the collector's POST /v1/users/batch, which
@@ -20,7 +21,7 @@ func (m Moesif) Send(ctx context.Context, items []Patch) (map[int]string, error)
 	for i, it := range items {
 		meta := map[string]string{}
 		for f, v := range it.Set {
-			meta[f] = v // our column names are Moesif's reserved metadata keys
+			meta[vendors.Of[vendors.Moesif].Wire(f)] = v
 		}
 		users[i] = map[string]any{"user_id": it.SourceID, "metadata": meta}
 	}

@@ -7,14 +7,9 @@ import (
 	"io"
 	"net/http"
 
-	"etl/extract/vendorhttp"
+	"etl/internal/vendorhttp"
+	"etl/internal/vendors"
 )
-
-// planhatFields maps our columns to Planhat's end user keys.
-var planhatFields = map[string]string{
-	"external_id": "externalId", "first_name": "firstName", "last_name": "lastName",
-	"phone": "phone", "email": "email",
-}
 
 // Planhat upserts through PUT /endusers, keyed by _id. A 206 lists the items
 // that failed in its *Errors arrays, which we match back by _id.
@@ -37,7 +32,7 @@ func (p Planhat) Send(ctx context.Context, items []Patch) (map[int]string, error
 	for i, it := range items {
 		m := map[string]string{"_id": it.SourceID}
 		for f, v := range it.Set {
-			m[planhatFields[f]] = v
+			m[vendors.Of[vendors.Planhat].Wire(f)] = v
 		}
 		body[i] = m
 		idx[it.SourceID] = i

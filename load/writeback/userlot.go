@@ -8,7 +8,8 @@ import (
 	"io"
 	"net/http"
 
-	"etl/extract/vendorhttp"
+	"etl/internal/vendorhttp"
+	"etl/internal/vendors"
 )
 
 // Userlot has no bulk API: PUT /api/v1/end_users upserts one record, matched
@@ -20,7 +21,7 @@ func (u Userlot) Send(ctx context.Context, items []Patch) (map[int]string, error
 	for i, it := range items {
 		rec := map[string]string{"id": it.SourceID}
 		for f, v := range it.Set {
-			rec[f] = v // our column names are Userlot's keys
+			rec[vendors.Of[vendors.Userlot].Wire(f)] = v
 		}
 		body, err := json.Marshal(rec)
 		if err != nil {

@@ -12,12 +12,12 @@ import (
 	"strings"
 	"time"
 
-	"etl/emulator/dixa"
-	"etl/emulator/emu"
-	"etl/emulator/moesif"
-	"etl/emulator/planhat"
-	"etl/emulator/userlot"
-	"etl/vendors"
+	"etl/internal/emulator/dixa"
+	"etl/internal/emulator/emu"
+	"etl/internal/emulator/moesif"
+	"etl/internal/emulator/planhat"
+	"etl/internal/emulator/userlot"
+	"etl/internal/vendors"
 )
 
 // emulators serves the four vendor emulators on loopback.

@@ -12,12 +12,12 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"etl/emulator/dixa"
-	"etl/emulator/moesif"
-	"etl/emulator/people"
-	"etl/emulator/planhat"
-	"etl/emulator/userlot"
-	"etl/vendors"
+	"etl/internal/emulator/dixa"
+	"etl/internal/emulator/moesif"
+	"etl/internal/emulator/people"
+	"etl/internal/emulator/planhat"
+	"etl/internal/emulator/userlot"
+	"etl/internal/vendors"
 )
 
 // The data set: total records over the four vendors, from total/2 people.

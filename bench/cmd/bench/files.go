@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"etl/vendors"
+	"etl/internal/vendors"
 )
 
 // dataDir generates (once; later runs reuse it) the vendor-shaped JSONL

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"etl/emulator/emu"
-	"etl/extract/pace"
-	"etl/vendors"
+	"etl/internal/emulator/emu"
+	"etl/internal/pace"
+	"etl/internal/vendors"
 )
 
 // Pacing setup: small pages, so the run is requests, not records.

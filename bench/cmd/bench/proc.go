@@ -146,7 +146,7 @@ func (b *bench) etl(bin, pipeline string) (proc, summary, error) {
 
 // duckdb runs one SQL statement through DuckDB's Node API.
 func (b *bench) duckdb(sql string) (proc, []map[string]any, error) {
-	p, err := b.run("node", "scripts/duckdb-query.js", sql)
+	p, err := b.run("node", "internal/duckdb/query.js", sql)
 	if err != nil {
 		return p, nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -82,7 +83,8 @@ func (b *bench) writeResults(path, header string, took time.Duration) {
 			w.WriteString("```\n</details>\n")
 		}
 	}
-	mustWrite(path, w.String())
+	// Paths relative to the repository, so the file names no machine's layout.
+	mustWrite(path, strings.ReplaceAll(w.String(), b.root+string(filepath.Separator), ""))
 }
 
 // verdict marks a figure against its target.

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"etl/extract"
+	"etl/internal/store"
 	"etl/load"
 	"etl/schemas"
 )
@@ -63,11 +64,11 @@ func writeArrowMain(args []string) {
 	st := writerStats{Rows: len(rows), LoadSeconds: time.Since(t0).Seconds(), RSSAfterLoad: rss()}
 	t1 := time.Now()
 	ctx := context.Background()
-	store, err := load.Open(ctx, args[1])
+	out, err := store.Open(ctx, args[1])
 	if err != nil {
 		fatal(err)
 	}
-	part := load.NewPartition(store, runDate, "arrow")
+	part := load.NewPartition(out, runDate, "arrow")
 	tw := part.Table(ctx, schemas.TableSources, schemas.EndUserSources)
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schemas.EndUserSources)
 	flush := func() {

@@ -1,0 +1,448 @@
+// Package run executes a pipeline for one run date in stages: extract every
+// enabled source concurrently into the staging area, resolve identities and
+// load the tables, then write back into the vendors.
+package run
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"etl/extract"
+	"etl/internal/config"
+	"etl/internal/store"
+	"etl/load"
+	"etl/schemas"
+	"etl/transform/normalise"
+	"etl/transform/resolve"
+)
+
+// Stages.
+const (
+	StageAll       = "all"
+	StageExtract   = "extract"
+	StageResolve   = "resolve"
+	StageWriteback = "writeback"
+)
+
+// Options of one run.
+type Options struct {
+	RunDate string   // partition date, YYYY-MM-DD
+	Only    []string // sources to extract; empty: all
+	DryRun  bool
+	// Stage to run (default all). A single stage that already finished for
+	// the date is not redone unless Force; all always redoes everything,
+	// since re-running a date replaces its partition.
+	Stage string
+	Force bool
+	Log   *slog.Logger
+	Mem   memory.Allocator // default: Go's allocator
+	// BatchRows bounds record batches (default extract.DefaultBatchRows).
+	BatchRows int
+	// Progress, when set, is told about pages and records as they arrive.
+	Progress Progress
+}
+
+// Progress receives a run's progress (the terminal progress bars). Calls
+// come from several goroutines.
+type Progress interface {
+	SourceStarted(source string)
+	Page(source string, pages, records, total int64) // total: -1 when unknown
+	SourceDone(source string, err error)
+	WritebackStarted(target string, items int64)
+	WritebackSent(target string, items int64) // items finished so far
+	WritebackDone(target string, err error)
+}
+
+// Summary is the run's result, printed as the last stdout line.
+type Summary struct {
+	RunDate   string                     `json:"run_date"`
+	Stage     string                     `json:"stage"`
+	Status    string                     `json:"status"`
+	Error     string                     `json:"error,omitempty"`
+	Output    string                     `json:"output"`
+	RunID     string                     `json:"run_id"`
+	Seconds   float64                    `json:"seconds"`
+	Skipped   []string                   `json:"skipped,omitempty"` // stages or sources already done for the date
+	Sources   map[string]*SourceStats    `json:"sources"`
+	Tables    map[string]TableStats      `json:"tables"`
+	Resolve   *resolve.Stats             `json:"resolve,omitempty"`
+	Normalise normalise.Stats            `json:"normalise"`
+	Writeback map[string]*WritebackStats `json:"writeback"`
+}
+
+// SourceStats are one source's counts.
+type SourceStats struct {
+	extract.Stats
+	Normalised int64           `json:"normalised"`
+	Normalise  normalise.Stats `json:"normalise"`
+	Seconds    float64         `json:"seconds"`
+}
+
+// TableStats describe one written table.
+type TableStats struct {
+	Rows  int64  `json:"rows"`
+	Parts int    `json:"parts"`
+	Bytes int64  `json:"bytes"`
+	URI   string `json:"uri"`
+}
+
+// Statuses.
+const (
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+)
+
+// Run executes the pipeline. The summary is filled even when it fails.
+func Run(ctx context.Context, p *config.Pipeline, opt Options) (*Summary, error) {
+	start := time.Now()
+	if opt.Mem == nil {
+		opt.Mem = memory.DefaultAllocator
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Stage == "" {
+		opt.Stage = StageAll
+	}
+	sum := &Summary{RunDate: opt.RunDate, Stage: opt.Stage, Status: StatusFailed, Output: p.Output.URI, RunID: load.NewRunID(),
+		Sources: map[string]*SourceStats{}, Tables: map[string]TableStats{}, Writeback: map[string]*WritebackStats{}}
+	err := execute(ctx, p, opt, sum)
+	sum.Seconds = time.Since(start).Seconds()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("run cancelled: %w", err)
+		}
+		sum.Error = err.Error()
+		return sum, err
+	}
+	sum.Status = StatusSucceeded
+	return sum, nil
+}
+
+func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary) error {
+	srcs, err := sources(p, opt.Only)
+	if err != nil {
+		return err
+	}
+	out, err := store.Open(ctx, p.Output.URI)
+	if err != nil {
+		return err
+	}
+	st := &staging{store: out, date: opt.RunDate, mem: opt.Mem}
+	switch opt.Stage {
+	case StageExtract:
+		return extractAll(ctx, srcs, st, opt, sum, opt.Force)
+	case StageResolve:
+		all, err := sources(p, nil)
+		if err != nil {
+			return err
+		}
+		if !opt.Force {
+			done, err := resolveDone(ctx, out, st, all)
+			if err != nil {
+				return err
+			}
+			if done {
+				sum.Skipped = append(sum.Skipped, StageResolve)
+				opt.Log.Info("tables already built from this staging; --force rebuilds them", "run_date", opt.RunDate)
+				return nil
+			}
+		}
+		return resolveAndLoad(ctx, p, opt, sum, out, st, all, nil)
+	case StageWriteback:
+		all, err := sources(p, nil)
+		if err != nil {
+			return err
+		}
+		return writebackStage(ctx, p, opt, sum, out, st, all)
+	case StageAll:
+		if err := extractAll(ctx, srcs, st, opt, sum, true); err != nil {
+			return err
+		}
+		return resolveAndLoad(ctx, p, opt, sum, out, st, srcs, targets(p, srcs, opt))
+	}
+	return fmt.Errorf("unknown stage %q", opt.Stage)
+}
+
+// resolveDone reports whether the date's tables are complete and were built
+// from the staging that is there now (a source re-extracted since makes
+// them stale).
+func resolveDone(ctx context.Context, out store.Store, st *staging, srcs []source) (bool, error) {
+	if !tablesComplete(ctx, out, st.date) {
+		return false, nil
+	}
+	m, err := load.ReadManifest(ctx, out, schemas.TableSources, st.date)
+	if err != nil || m == nil {
+		return false, err
+	}
+	if len(m.Inputs) != len(srcs) {
+		return false, nil
+	}
+	for _, s := range srcs {
+		d, err := st.done(ctx, s.name)
+		if err != nil || d == nil || m.Inputs[s.name] != d.RunID {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// tablesComplete reports whether every table of the date has _SUCCESS.
+func tablesComplete(ctx context.Context, out store.Store, date string) bool {
+	for _, t := range schemas.Tables {
+		r, err := out.Open(ctx, fmt.Sprintf("%s/dt=%s/%s", t, date, load.SuccessFile))
+		if err != nil {
+			return false
+		}
+		r.Close()
+	}
+	return true
+}
+
+func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, out store.Store, st *staging, srcs []source, wbTargets map[string]*target) error {
+	// Every source of the pipeline must be staged for the date: tables built
+	// from some vendors only would silently lose people.
+	var staged []*stageDone
+	var missing []string
+	for _, s := range srcs {
+		d, err := st.done(ctx, s.name)
+		if err != nil {
+			return err
+		}
+		if d == nil {
+			missing = append(missing, s.name)
+			continue
+		}
+		staged = append(staged, d)
+		sum.Sources[s.name] = d.Stats
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("resolve: the staging area of %s has no complete extract of %v; run `etl run --stage extract --only %s` for that date first",
+			opt.RunDate, missing, missing[0])
+	}
+	sum.Normalise = normalise.Stats{}
+	for _, d := range staged {
+		sum.Normalise.Add(d.Stats.Normalise)
+	}
+	r := resolve.New(resolve.Config{MaxRecordsPerIdentifier: p.Resolve.MaxRecordsPerIdentifier,
+		Blocked: p.Resolve.Blocked, SourcePriority: p.Resolve.SourcePriority})
+	for _, d := range staged {
+		if err := st.each(ctx, d.Records, func(rec arrow.Record) error { r.Add(rec); return nil }); err != nil {
+			return err
+		}
+	}
+	res := r.Resolve()
+	rs := res.Stats()
+	sum.Resolve = &rs
+
+	part := load.NewPartition(out, opt.RunDate, sum.RunID)
+	part.Inputs = map[string]string{}
+	for _, d := range staged {
+		part.Inputs[d.Source] = d.RunID
+	}
+	if err := part.Begin(ctx, schemas.Tables); err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			cctx, cancel := cleanupContext(ctx)
+			defer cancel()
+			if err := part.Abort(cctx); err != nil {
+				opt.Log.Warn("could not remove this run's parts", "error", err.Error())
+			}
+		}
+	}()
+	sources := writeBehind(part.Table(ctx, schemas.TableSources, schemas.EndUserSources))
+	for _, d := range staged {
+		if err := st.each(ctx, d.Records, func(rec arrow.Record) error {
+			out, err := res.Annotate(opt.Mem, rec)
+			if err != nil {
+				return err
+			}
+			gather(wbTargets, out)
+			return sources.write(out)
+		}); err != nil {
+			sources.close()
+			return err
+		}
+	}
+	if err := sources.close(); err != nil {
+		return err
+	}
+	users := writeBehind(part.Table(ctx, schemas.TableUsers, schemas.EndUsers))
+	// end_users batches are kept only when a write-back needs their values.
+	var people []arrow.Record
+	defer func() { release(people) }()
+	err := res.People(opt.Mem, extract.DefaultBatchRows, func(rec arrow.Record) error {
+		if len(wbTargets) > 0 {
+			rec.Retain()
+			people = append(people, rec)
+		}
+		return users.write(rec)
+	})
+	if cerr := users.close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+
+	// Write-back (stage all) runs before the tables are committed, so that
+	// its refused items land in this run's rejects; its failure still leaves
+	// complete tables.
+	plan := part.Table(ctx, schemas.TablePlan, schemas.WritebackPlan)
+	wbRejects, wbErr := writeBack(ctx, opt.Mem, wbTargets, resolvedValues(wbTargets, people), plan, opt.DryRun, sum, opt)
+	if wbErr != nil && ctx.Err() != nil {
+		return wbErr
+	}
+	rjw := part.Table(ctx, schemas.TableRejects, schemas.Rejects)
+	for _, d := range staged {
+		if err := st.each(ctx, d.Rejects, rjw.Write); err != nil {
+			return err
+		}
+	}
+	if err := writeRejects(opt.Mem, rjw, wbRejects); err != nil {
+		return err
+	}
+	if err := closeTables(part, out, opt.RunDate, sum); err != nil {
+		return err
+	}
+	if err := reconcile(sum); err != nil {
+		return err
+	}
+	if _, err := part.Commit(ctx); err != nil {
+		return err
+	}
+	committed = true
+	opt.Log.Info("tables written", "output", p.Output.URI, "run_date", opt.RunDate, "persons", rs.Persons)
+	if wbTargets != nil && wbErr == nil && !opt.DryRun {
+		if err := markWriteback(ctx, st, sum.RunID, sum); err != nil {
+			return err
+		}
+	}
+	return wbErr
+}
+
+// behind writes a table's batches on a goroutine of its own, so that making
+// the next batch (reading staging, annotating, building people) overlaps
+// encoding and compressing this one: the tables' phase otherwise uses one
+// core of the machine.
+type behind struct {
+	recs chan arrow.Record
+	done chan error
+	err  atomic.Pointer[error] // the first write error, as soon as it happens
+}
+
+func writeBehind(w *load.TableWriter) *behind {
+	b := &behind{recs: make(chan arrow.Record, 1), done: make(chan error, 1)}
+	go func() {
+		var err error
+		for rec := range b.recs {
+			if err == nil {
+				if err = w.Write(rec); err != nil {
+					b.err.Store(&err)
+				}
+			}
+			rec.Release()
+		}
+		b.done <- err
+	}()
+	return b
+}
+
+// write hands rec over; the writer releases it.
+func (b *behind) write(rec arrow.Record) error {
+	if err := b.err.Load(); err != nil {
+		rec.Release()
+		return *err
+	}
+	b.recs <- rec
+	return nil
+}
+
+// close waits until every batch handed over is written.
+func (b *behind) close() error {
+	close(b.recs)
+	return <-b.done
+}
+
+func release(recs []arrow.Record) {
+	for _, r := range recs {
+		r.Release()
+	}
+}
+
+func writeRejects(mem memory.Allocator, w *load.TableWriter, rows []schemas.Reject) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	rec := rejectsRecord(mem, rows)
+	defer rec.Release()
+	return w.Write(rec)
+}
+
+func closeTables(part *load.Partition, out store.Store, date string, sum *Summary) error {
+	for _, t := range schemas.Tables {
+		parts, err := part.CloseTable(t)
+		if err != nil {
+			return err
+		}
+		ts := TableStats{Parts: len(parts), URI: out.URI(fmt.Sprintf("%s/dt=%s/", t, date))}
+		for _, pt := range parts {
+			ts.Rows += pt.Rows
+			ts.Bytes += pt.Bytes
+		}
+		sum.Tables[t] = ts
+	}
+	return nil
+}
+
+// reconcile checks that every extracted record landed exactly once: in
+// end_user_sources, or rejected by normalisation.
+func reconcile(sum *Summary) error {
+	var extracted int64
+	for _, s := range sum.Sources {
+		extracted += s.Extracted
+	}
+	if got := sum.Tables[schemas.TableSources].Rows; got+sum.Normalise.Rejected != extracted {
+		return fmt.Errorf("counts do not reconcile: %d records extracted, but %d in %s and %d rejected by normalisation",
+			extracted, got, schemas.TableSources, sum.Normalise.Rejected)
+	}
+	if got := sum.Tables[schemas.TableUsers].Rows; sum.Resolve != nil && got != sum.Resolve.Persons {
+		return fmt.Errorf("counts do not reconcile: %d persons resolved, %d rows in %s", sum.Resolve.Persons, got, schemas.TableUsers)
+	}
+	return nil
+}
+
+func rejectsRecord(mem memory.Allocator, rows []schemas.Reject) arrow.Record {
+	b := array.NewRecordBuilder(mem, schemas.Rejects)
+	defer b.Release()
+	// A rejected record is often not valid UTF-8, and Parquet readers
+	// refuse a string column that is not.
+	valid := func(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+	for _, r := range rows {
+		b.Field(0).(*array.StringBuilder).Append(r.Stage)
+		b.Field(1).(*array.StringBuilder).Append(r.Source)
+		opt(b.Field(2).(*array.StringBuilder), valid(r.SourceID))
+		b.Field(3).(*array.StringBuilder).Append(valid(r.Reason))
+		opt(b.Field(4).(*array.StringBuilder), valid(r.Raw))
+	}
+	return b.NewRecord()
+}
+
+func opt(b *array.StringBuilder, v string) {
+	if v == "" {
+		b.AppendNull()
+		return
+	}
+	b.Append(v)
+}

@@ -1,0 +1,121 @@
+// Package store holds the objects a run reads and writes, addressed by
+// slash-separated keys, in a local directory or an S3 bucket: atomic create
+// (an object appears only once complete), sorted listing, open and delete.
+// The output tables, the staging area and the file connectors share it.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Store is where output objects live, addressed by slash-separated keys.
+type Store interface {
+	// Create starts a new object; it becomes visible under key only when
+	// Close succeeds. Abort discards it.
+	Create(ctx context.Context, key string) (Object, error)
+	// List returns the keys under prefix (a "directory", ending in /), sorted.
+	List(ctx context.Context, prefix string) ([]string, error)
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	Delete(ctx context.Context, keys ...string) error
+	// URI names a key for messages and the summary.
+	URI(key string) string
+}
+
+// Object is an object being written.
+type Object interface {
+	io.Writer
+	Close() error
+	Abort()
+}
+
+// Local is a Store in a local directory.
+type Local struct{ Root string }
+
+func (l Local) path(key string) string { return filepath.Join(l.Root, filepath.FromSlash(key)) }
+
+func (l Local) URI(key string) string { return l.path(key) }
+
+// Create writes to a hidden temporary file beside the target and renames it
+// into place on Close, so a crash never leaves a half-written part under a
+// name readers glob for.
+func (l Local) Create(_ context.Context, key string) (Object, error) {
+	final := l.path(key)
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(filepath.Dir(final), "."+filepath.Base(final)+".tmp-*")
+	if err != nil {
+		return nil, err
+	}
+	return &localObject{f: f, final: final}, nil
+}
+
+type localObject struct {
+	f     *os.File
+	final string
+}
+
+func (o *localObject) Write(p []byte) (int, error) { return o.f.Write(p) }
+
+func (o *localObject) Close() error {
+	err := o.f.Sync()
+	if cerr := o.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(o.f.Name(), o.final)
+	}
+	if err != nil {
+		os.Remove(o.f.Name())
+	}
+	return err
+}
+
+func (o *localObject) Abort() {
+	o.f.Close()
+	os.Remove(o.f.Name())
+}
+
+func (l Local) List(_ context.Context, prefix string) ([]string, error) {
+	dir := l.path(prefix)
+	var keys []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(l.Root, p)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, filepath.ToSlash(rel))
+		return nil
+	})
+	sort.Strings(keys)
+	return keys, err
+}
+
+func (l Local) Open(_ context.Context, key string) (io.ReadCloser, error) {
+	return os.Open(l.path(key))
+}
+
+func (l Local) Delete(_ context.Context, keys ...string) error {
+	var errs []error
+	for _, k := range keys {
+		if err := os.Remove(l.path(k)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
