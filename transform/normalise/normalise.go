@@ -13,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/nyaruka/phonenumbers"
 
 	"etl/schemas"
 )
@@ -64,26 +63,6 @@ func validEmail(s string) bool {
 	}
 	dom := s[at+1:]
 	return len(dom) >= 3 && strings.IndexByte(dom[1:len(dom)-1], '.') >= 0
-}
-
-// Phone returns the E.164 form of raw when phonenumbers finds a valid number:
-// "+" numbers need no region, national and "00" numbers need region.
-func Phone(raw, region string) (string, bool) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return "", false
-	}
-	r := strings.ToUpper(region)
-	if strings.HasPrefix(raw, "+") {
-		r = ""
-	} else if r == "" {
-		return "", false
-	}
-	num, err := phonenumbers.Parse(raw, r)
-	if err != nil || !phonenumbers.IsValidNumber(num) {
-		return "", false
-	}
-	return phonenumbers.Format(num, phonenumbers.E164), true
 }
 
 // Batch normalises rec (of schemas.EndUserSources) into a new record; rows

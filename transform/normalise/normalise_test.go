@@ -188,8 +188,15 @@ func FuzzEmail(f *testing.F) {
 	})
 }
 
+// FuzzPhone: any input and region gives phonenumbers' answer (checkPhone),
+// which is E.164 in form (phonenumbers allows national numbers of up to
+// 17 digits, more than E.164 does) and idempotent. Seeds: testdata/fuzz/FuzzPhone.
 func FuzzPhone(f *testing.F) {
+	for _, s := range []string{"+4520123456", "+1 (201) 555-0123", "020 7946 0000", "+44 (0) 20 7946 0000", "0039 06 1234 5678", "+800 1234 5678"} {
+		f.Add(s, "GB")
+	}
 	f.Fuzz(func(t *testing.T, raw, region string) {
+		checkPhone(t, raw, region)
 		got, ok := Phone(raw, region)
 		if !ok {
 			if got != "" {
@@ -197,7 +204,7 @@ func FuzzPhone(f *testing.F) {
 			}
 			return
 		}
-		if len(got) < 3 || len(got) > 16 || got[0] != '+' || strings.Trim(got[1:], "0123456789") != "" {
+		if len(got) < 3 || len(got) > 1+3+maxNSNLength || got[0] != '+' || strings.Trim(got[1:], "0123456789") != "" {
 			t.Fatalf("%q (%s) gave %q, which is not E.164", raw, region, got)
 		}
 		// E.164 parses without a region, to itself.
