@@ -391,3 +391,19 @@ func GuessID(raw []byte, key string) string {
 	}
 	return ""
 }
+
+// CanonicalMap is m's canonical JSON (schemas.SourceRow.Attributes): for the
+// decoders that read custom fields into maps with encoding/json. nil stays
+// nil; an empty map is {}.
+func CanonicalMap(m map[string]any) json.RawMessage {
+	if m == nil {
+		return nil
+	}
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	if e.Encode(m) != nil {
+		return nil
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}

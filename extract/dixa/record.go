@@ -83,7 +83,7 @@ func Decode(raw []byte) (User, error) {
 		attrs["avatarUrl"] = string(w.AvatarURL)
 	}
 	if len(attrs) > 0 {
-		u.Attributes = attrs
+		u.Attributes = extract.CanonicalMap(attrs)
 	}
 	return u, nil
 }

@@ -86,9 +86,11 @@ func decodeCanonical(raw []byte) (*extract.Row, bool, error) {
 	if r.UpdatedAt, err = extract.ParseTime(string(c.UpdatedAt)); err != nil {
 		return nil, false, fmt.Errorf("updated_at: %v", err)
 	}
-	if r.Attributes, err = attributes(c.Attributes); err != nil {
+	attrs, err := attributes(c.Attributes)
+	if err != nil {
 		return nil, false, fmt.Errorf("attributes: %v", err)
 	}
+	r.Attributes = extract.CanonicalMap(attrs)
 	return r, false, nil
 }
 

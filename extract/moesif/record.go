@@ -72,7 +72,7 @@ func decode(raw []byte, hitID string) (User, error) {
 		Phone: field(w.Phone, "phone"),
 	}}
 	if len(meta) > 0 {
-		u.Attributes = meta
+		u.Attributes = extract.CanonicalMap(meta)
 	}
 	if u.CreatedAt, err = extract.ParseTime(string(w.FirstSeenTime)); err != nil {
 		return User{}, fmt.Errorf("first_seen_time: %v", err)

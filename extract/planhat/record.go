@@ -46,7 +46,7 @@ func Decode(raw []byte) (User, error) {
 		SourceID: string(w.ID), Email: string(w.Email), Emails: w.OtherEmails,
 		ExternalID: string(w.ExternalID), FirstName: string(w.FirstName), LastName: string(w.LastName),
 		Name: string(w.Name), Phone: string(w.Phone), CompanyID: string(w.CompanyID),
-		CompanyName: string(w.CompanyName), Tags: w.Tags, Attributes: w.Custom,
+		CompanyName: string(w.CompanyName), Tags: w.Tags, Attributes: extract.CanonicalMap(w.Custom),
 	}}
 	var err error
 	if u.CreatedAt, err = extract.ParseTime(string(w.CreateDate)); err != nil {

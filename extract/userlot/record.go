@@ -67,7 +67,7 @@ func Decode(raw []byte) (User, error) {
 		attrs["source_external_id"] = string(w.SourceExternalID)
 	}
 	if len(attrs) > 0 {
-		u.Attributes = attrs
+		u.Attributes = extract.CanonicalMap(attrs)
 	}
 	var err error
 	if u.CreatedAt, err = extract.ParseTime(string(w.CreatedAt)); err != nil {

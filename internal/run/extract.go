@@ -68,18 +68,13 @@ func extractOne(ctx context.Context, s source, st *staging, opt Options, runID s
 	}
 	sink := func(rec arrow.Record) error {
 		defer rec.Release()
-		out, rejects, ns := normalise.Batch(opt.Mem, rec, s.normalise)
-		defer out.Release()
-		for _, r := range rejects {
-			if err := sw.reject(r); err != nil {
-				return err
-			}
-		}
-		stats.Normalise.Add(ns)
-		stats.Normalised += out.NumRows()
-		return sw.write(out)
+		stats.Normalised += rec.NumRows()
+		return sw.write(rec)
 	}
 	w := extract.NewWriter(s.name, opt.Mem, opt.BatchRows, sink, sw.reject)
+	// Rows are normalised as they are decoded: each batch is built once.
+	norm := normalise.New(s.normalise)
+	w.Normalise(norm.Row)
 	if opt.Progress != nil {
 		w.OnPage = func(pages, records, total int64) { opt.Progress.Page(s.name, pages, records, total) }
 	}
@@ -88,6 +83,7 @@ func extractOne(ctx context.Context, s source, st *staging, opt Options, runID s
 		err = cerr
 	}
 	stats.Stats = w.Stats
+	stats.Normalise = norm.Stats
 	stats.Seconds = time.Since(t0).Seconds()
 	if err != nil {
 		cctx, cancel := cleanupContext(ctx)
