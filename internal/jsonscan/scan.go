@@ -748,3 +748,73 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
+
+// Pass reads the next value without checking it (quotes, escapes and
+// brackets only) and returns its text: for the records of a page, each of
+// which its decoder checks as it reads it. It fails at the end of the text
+// or at a closing bracket that opens nothing.
+func (sc *Scanner) Pass() (string, bool) {
+	sc.ws()
+	if sc.bad || sc.i >= len(sc.s) {
+		sc.bad = true
+		return "", false
+	}
+	s := sc.s
+	start := sc.i
+	i := start
+	switch s[i] {
+	case '"':
+		i = stringEnd(s, i)
+	case '{', '[':
+		depth := 0
+	scan:
+		for ; i < len(s); i++ {
+			switch s[i] {
+			case '"':
+				if i = stringEnd(s, i) - 1; i < 0 {
+					break scan
+				}
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					i++
+					break scan
+				}
+			}
+		}
+		if depth != 0 {
+			i = -1
+		}
+	case '}', ']', ',', ':':
+		i = -1
+	default:
+		for ; i < len(s); i++ {
+			switch s[i] {
+			case ',', ']', '}', ' ', '\t', '\n', '\r':
+				goto done
+			}
+		}
+	done:
+	}
+	if i < 0 {
+		sc.bad = true
+		return "", false
+	}
+	sc.i = i
+	return s[start:i], true
+}
+
+// stringEnd returns the index after the closing quote of the string at
+// s[i], or -1 when it does not close.
+func stringEnd(s string, i int) int {
+	for i++; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
