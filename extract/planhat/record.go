@@ -95,46 +95,46 @@ func (d *Decoder) fast(rec string) (u User, ok bool) {
 		var f uint32
 		switch key {
 		case "_id":
-			f = 1<<0
+			f = 1 << 0
 			u.SourceID, ok = sc.Text()
 		case "email":
-			f = 1<<1
+			f = 1 << 1
 			u.Email, ok = sc.Text()
 		case "firstName":
-			f = 1<<2
+			f = 1 << 2
 			u.FirstName, ok = sc.Text()
 		case "lastName":
-			f = 1<<3
+			f = 1 << 3
 			u.LastName, ok = sc.Text()
 		case "name":
-			f = 1<<4
+			f = 1 << 4
 			u.Name, ok = sc.Text()
 		case "companyId":
-			f = 1<<5
+			f = 1 << 5
 			u.CompanyID, ok = sc.Text()
 		case "companyName":
-			f = 1<<6
+			f = 1 << 6
 			u.CompanyName, ok = sc.Text()
 		case "externalId":
-			f = 1<<7
+			f = 1 << 7
 			u.ExternalID, ok = sc.Text()
 		case "phone":
-			f = 1<<8
+			f = 1 << 8
 			u.Phone, ok = sc.Text()
 		case "tags":
-			f = 1<<9
+			f = 1 << 9
 			u.Tags, ok = sc.Texts()
 		case "otherEmails":
-			f = 1<<10
+			f = 1 << 10
 			u.Emails, ok = sc.Texts()
 		case "archived":
-			f = 1<<11
+			f = 1 << 11
 			u.Archived, ok = sc.Bool()
 		case "createDate":
-			f = 1<<12
+			f = 1 << 12
 			created, ok = sc.Text()
 		case "updatedAt":
-			f = 1<<13
+			f = 1 << 13
 			updated, ok = sc.Text()
 		case "custom":
 			f = 1 << 14
