@@ -56,8 +56,14 @@ func TestDifferential(t *testing.T) {
 	pipe := differentialPipeline(t, env, dir)
 
 	var got []string
-	for _, stages := range [][]string{{StageAll}, {StageExtract, StageResolve}} {
-		out := filepath.Join(dir, "out-"+strings.Join(stages, "-"))
+	// --stage all keeps batches in hand up to a budget; with a tiny one it
+	// reads each source back from its staging.
+	defer func(b func() int64) { handBudget = b }(handBudget)
+	for i, stages := range [][]string{{StageAll}, {StageAll}, {StageExtract, StageResolve}} {
+		if i == 1 {
+			handBudget = func() int64 { return 64 << 10 }
+		}
+		out := filepath.Join(dir, fmt.Sprintf("out-%d", i))
 		p, err := config.Load(pipe, env.Lookup, "2026-01-01")
 		if err != nil {
 			t.Fatal(err)

@@ -16,7 +16,8 @@ import (
 // extractAll extracts every source at once, each within its own pacer, into
 // the staging area. A source already staged for the date is skipped unless
 // force. One source failing for good fails the run, naming it.
-func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, sum *Summary, force bool) error {
+// With h (--stage all), every batch is also handed to h as it is staged.
+func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, sum *Summary, force bool, h *hand) error {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	for _, s := range srcs {
@@ -37,7 +38,7 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 		sum.Sources[s.name] = stats
 		mu.Unlock()
 		g.Go(func() error {
-			err := extractOne(gctx, s, st, opt, sum.RunID, stats)
+			err := extractOne(gctx, s, st, opt, sum.RunID, stats, h)
 			if opt.Progress != nil {
 				opt.Progress.SourceDone(s.name, err)
 			}
@@ -57,7 +58,7 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 }
 
 // extractOne runs one source's extractor, normalising each batch into staging.
-func extractOne(ctx context.Context, s source, st *staging, opt Options, runID string, stats *SourceStats) error {
+func extractOne(ctx context.Context, s source, st *staging, opt Options, runID string, stats *SourceStats, h *hand) error {
 	t0 := time.Now()
 	sw, err := st.begin(ctx, s.name, runID)
 	if err != nil {
@@ -69,7 +70,13 @@ func extractOne(ctx context.Context, s source, st *staging, opt Options, runID s
 	sink := func(rec arrow.Record) error {
 		defer rec.Release()
 		stats.Normalised += rec.NumRows()
-		return sw.write(rec)
+		if err := sw.write(rec); err != nil {
+			return err
+		}
+		if h != nil {
+			h.add(s.name, rec)
+		}
+		return nil
 	}
 	w := extract.NewWriter(s.name, opt.Mem, opt.BatchRows, sink, sw.reject)
 	// Rows are normalised as they are decoded: each batch is built once.

@@ -139,7 +139,7 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary)
 	st := &staging{store: out, date: opt.RunDate, mem: opt.Mem}
 	switch opt.Stage {
 	case StageExtract:
-		return extractAll(ctx, srcs, st, opt, sum, opt.Force)
+		return extractAll(ctx, srcs, st, opt, sum, opt.Force, nil)
 	case StageResolve:
 		all, err := sources(p, nil)
 		if err != nil {
@@ -156,7 +156,7 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary)
 				return nil
 			}
 		}
-		return resolveAndLoad(ctx, p, opt, sum, out, st, all, nil)
+		return resolveAndLoad(ctx, p, opt, sum, out, st, all, nil, nil)
 	case StageWriteback:
 		all, err := sources(p, nil)
 		if err != nil {
@@ -164,10 +164,14 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary)
 		}
 		return writebackStage(ctx, p, opt, sum, out, st, all)
 	case StageAll:
-		if err := extractAll(ctx, srcs, st, opt, sum, true); err != nil {
+		// Resolved from what extraction has in hand; the staging area is
+		// still written, for --stage resolve and backfills.
+		h := newHand(newResolver(p))
+		defer h.release()
+		if err := extractAll(ctx, srcs, st, opt, sum, true, h); err != nil {
 			return err
 		}
-		return resolveAndLoad(ctx, p, opt, sum, out, st, srcs, targets(p, srcs, opt))
+		return resolveAndLoad(ctx, p, opt, sum, out, st, srcs, targets(p, srcs, opt), h)
 	}
 	return fmt.Errorf("unknown stage %q", opt.Stage)
 }
@@ -207,7 +211,15 @@ func tablesComplete(ctx context.Context, out store.Store, date string) bool {
 	return true
 }
 
-func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, out store.Store, st *staging, srcs []source, wbTargets map[string]*target) error {
+func newResolver(p *config.Pipeline) *resolve.Resolver {
+	return resolve.New(resolve.Config{MaxRecordsPerIdentifier: p.Resolve.MaxRecordsPerIdentifier,
+		Blocked: p.Resolve.Blocked, SourcePriority: p.Resolve.SourcePriority})
+}
+
+// resolveAndLoad builds the tables from the date's staging, or with h from
+// what extraction has in hand (batches added to the resolver already, kept
+// ones not read back).
+func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, out store.Store, st *staging, srcs []source, wbTargets map[string]*target, h *hand) error {
 	// Every source of the pipeline must be staged for the date: tables built
 	// from some vendors only would silently lose people.
 	var staged []*stageDone
@@ -232,11 +244,21 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	for _, d := range staged {
 		sum.Normalise.Add(d.Stats.Normalise)
 	}
-	r := resolve.New(resolve.Config{MaxRecordsPerIdentifier: p.Resolve.MaxRecordsPerIdentifier,
-		Blocked: p.Resolve.Blocked, SourcePriority: p.Resolve.SourcePriority})
-	for _, d := range staged {
-		if err := st.each(ctx, d.Records, func(rec arrow.Record) error { r.Add(rec); return nil }); err != nil {
-			return err
+	// Each staged batch's first row in the resolver, by source.
+	firsts := map[string][]int{}
+	var r *resolve.Resolver
+	if h != nil {
+		h.wait()
+		r = h.r
+	} else {
+		r = newResolver(p)
+		for _, d := range staged {
+			if err := st.each(ctx, d.Records, func(rec arrow.Record) error {
+				firsts[d.Source] = append(firsts[d.Source], r.Add(rec))
+				return nil
+			}); err != nil {
+				return err
+			}
 		}
 	}
 	res := r.Resolve()
@@ -262,15 +284,18 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		}
 	}()
 	sources := writeBehind(part.Table(ctx, schemas.TableSources, schemas.EndUserSources))
+	annotate := func(rec arrow.Record, first int) error {
+		out, err := res.Annotate(opt.Mem, rec, first)
+		if err != nil {
+			return err
+		}
+		gather(wbTargets, out)
+		return sources.write(out)
+	}
+	// Source by source, in staged order: the table's rows come in the order
+	// of the pipeline's sources, each in the order it was read.
 	for _, d := range staged {
-		if err := st.each(ctx, d.Records, func(rec arrow.Record) error {
-			out, err := res.Annotate(opt.Mem, rec)
-			if err != nil {
-				return err
-			}
-			gather(wbTargets, out)
-			return sources.write(out)
-		}); err != nil {
+		if err := annotateSource(ctx, st, h, d, firsts[d.Source], annotate); err != nil {
 			sources.close()
 			return err
 		}
@@ -330,6 +355,38 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		}
 	}
 	return wbErr
+}
+
+// annotateSource calls annotate with each batch of a source: kept in hand,
+// or else read back from its staging; firsts are their first rows in the
+// resolver when not in hand.
+func annotateSource(ctx context.Context, st *staging, h *hand, d *stageDone, firsts []int, annotate func(arrow.Record, int) error) error {
+	if h != nil {
+		batches, inHand, kept := h.take(d.Source)
+		if kept {
+			var err error
+			for i, b := range batches {
+				if err == nil {
+					err = annotate(b, inHand[i])
+				}
+				b.Release()
+			}
+			return err
+		}
+		firsts = inHand
+	}
+	i := 0
+	err := st.each(ctx, d.Records, func(rec arrow.Record) error {
+		if i >= len(firsts) {
+			return fmt.Errorf("staging of %s holds more batches than were extracted", d.Source)
+		}
+		i++
+		return annotate(rec, firsts[i-1])
+	})
+	if err == nil && i != len(firsts) {
+		err = fmt.Errorf("staging of %s holds fewer batches than were extracted", d.Source)
+	}
+	return err
 }
 
 // behind writes a table's batches on a goroutine of its own, so that making

@@ -35,12 +35,13 @@ func fieldArrays(rec arrow.Record) [nFields]*array.String {
 	return out
 }
 
-// Annotate returns rec (the next batch, in Add order) with person_id filled,
-// and gathers each person's surviving values for People. The caller
-// releases both records.
-func (res *Result) Annotate(mem memory.Allocator, rec arrow.Record) (arrow.Record, error) {
+// Annotate returns rec, added with its first row at first, with person_id
+// filled, and gathers each person's surviving values for People. Call it
+// once for every batch added, in any order. The caller releases both
+// records.
+func (res *Result) Annotate(mem memory.Allocator, rec arrow.Record, first int) (arrow.Record, error) {
 	n := int(rec.NumRows())
-	if res.next+n > len(res.src) {
+	if first < 0 || first+n > len(res.src) || res.done+n > len(res.src) {
 		return nil, fmt.Errorf("resolve: annotating more rows than were added")
 	}
 	src := rec.Column(schemas.SrcSource).(*array.String)
@@ -51,10 +52,10 @@ func (res *Result) Annotate(mem memory.Allocator, rec arrow.Record) (arrow.Recor
 	defer pb.Release()
 	pb.Reserve(n)
 	for i := 0; i < n; i++ {
-		row := res.next + i
+		row := first + i
 		s, id := src.Value(i), sid.Value(i)
 		if res.check[row] != res.rowHash(s, id) {
-			return nil, fmt.Errorf("resolve: batches annotated out of order")
+			return nil, fmt.Errorf("resolve: a batch annotated at another row than it was added at")
 		}
 		p := res.person[row]
 		if res.pid[p] == (uuid.UUID{}) {
@@ -79,7 +80,7 @@ func (res *Result) Annotate(mem memory.Allocator, rec arrow.Record) (arrow.Recor
 			}
 		}
 	}
-	res.next += n
+	res.done += n
 	cols2 := slices.Clone(rec.Columns())
 	pids := pb.NewArray()
 	defer pids.Release()
@@ -138,8 +139,8 @@ func (res *Result) value(p int32, f int) []byte {
 // was annotated. Batches are built one at a time, so the table is never
 // whole in memory.
 func (res *Result) People(mem memory.Allocator, batchRows int, emit func(arrow.Record) error) error {
-	if res.next != len(res.src) {
-		return fmt.Errorf("resolve: %d of %d rows annotated", res.next, len(res.src))
+	if res.done != len(res.src) {
+		return fmt.Errorf("resolve: %d of %d rows annotated", res.done, len(res.src))
 	}
 	np := len(res.pid)
 	order := make([]int32, np)

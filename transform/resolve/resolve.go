@@ -2,9 +2,11 @@
 // as CONTRACT.md ("Identity resolution") states, and builds end_users.
 //
 // It works in two passes over normalised end_user_sources batches: Add reads
-// each record's identifiers, Resolve clusters them (union-find over record
-// indices), then Annotate is called with the same batches in the same order to
-// stamp person_id and gather each person's surviving values.
+// each record's identifiers (batches may come in any order: a run adds them
+// as its sources produce them), Resolve clusters them (union-find over
+// record indices), then Annotate is called with each batch again, in any
+// order, with the row index Add gave it, to stamp person_id and gather each
+// person's surviving values.
 //
 // Memory is what lets it take 10 million records: identifiers are interned
 // once (intern.go) and records are rows of flat arrays (source, updated_at,
@@ -123,8 +125,10 @@ func BlockedExternalID(id string) bool {
 	return zeroDash.MatchString(id)
 }
 
-// Add registers every row of a normalised end_user_sources batch.
-func (r *Resolver) Add(rec arrow.Record) {
+// Add registers every row of a normalised end_user_sources batch and
+// returns the index of its first row, which Annotate takes with it.
+func (r *Resolver) Add(rec arrow.Record) int {
+	first := len(r.src)
 	src := rec.Column(schemas.SrcSource).(*array.String)
 	sid := rec.Column(schemas.SrcSourceID).(*array.String)
 	ext := rec.Column(schemas.SrcExternalID).(*array.String)
@@ -179,6 +183,7 @@ func (r *Resolver) Add(rec arrow.Record) {
 		}
 		r.idOff = append(r.idOff, uint32(len(r.idList)))
 	}
+	return first
 }
 
 // internList appends the ids of the non-empty values of list row i.
@@ -209,7 +214,7 @@ type Result struct {
 	prio    []int   // per source index: rank in resolve.source_priority
 	person  []int32 // per record: person index
 	flags   []uint8 // per id
-	next    int     // next row index for Annotate
+	done    int     // rows annotated so far
 
 	// Per person (index p); fields are at p*nFields+f.
 	pid     []uuid.UUID // zero until Annotate for record-keyed persons
