@@ -125,7 +125,7 @@ func (w *Writer) Append(r *Row) error {
 	}
 	if w.b == nil {
 		w.b = array.NewRecordBuilder(w.mem, schemas.EndUserSources)
-		w.b.Reserve(w.max)
+		w.reserve(nil)
 	}
 	appendRow(w.b, w.source, r, attrs)
 	w.n++
@@ -200,7 +200,31 @@ func (w *Writer) Flush() error {
 	}
 	rec := w.b.NewRecord()
 	w.n = 0
+	w.reserve(rec)
 	return w.sink(rec)
+}
+
+// reserve sizes the builder for a batch like last (the one just built), so
+// that its buffers are allocated once rather than grown (and copied) row
+// after row.
+func (w *Writer) reserve(last arrow.Record) {
+	w.b.Reserve(w.max)
+	if last == nil {
+		return
+	}
+	for i, col := range last.Columns() {
+		switch a := col.(type) {
+		case *array.String:
+			n := len(a.ValueBytes())
+			w.b.Field(i).(*array.StringBuilder).ReserveData(n + n/8)
+		case *array.List:
+			vals := a.ListValues().(*array.String)
+			vb := w.b.Field(i).(*array.ListBuilder).ValueBuilder().(*array.StringBuilder)
+			vb.Reserve(vals.Len())
+			n := len(vals.ValueBytes())
+			vb.ReserveData(n + n/8)
+		}
+	}
 }
 
 // Close flushes and frees the builder; Stats are final afterwards.

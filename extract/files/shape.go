@@ -149,7 +149,10 @@ var keys = extract.Keys{"source_id", "email", "emails", "external_id", "first_na
 // pass over its text (jsonscan). A record it cannot decode exactly as
 // decodeCanonical does (an unusual form, or an error, which
 // decodeCanonical words) goes to decodeCanonical.
-type canonicalDecoder struct{ sc, attrs jsonscan.Scanner }
+type canonicalDecoder struct {
+	sc, attrs jsonscan.Scanner
+	buf       []byte
+}
 
 func (d *canonicalDecoder) decode(rec string) (*extract.Row, bool, error) {
 	if r, ok := d.fast(rec); ok {
@@ -253,7 +256,9 @@ func (d *canonicalDecoder) attributes() ([]byte, bool) {
 		_, _, ok := sc.Scalar()
 		return nil, ok
 	case '{':
-		return sc.Canonical(nil, jsonscan.Exact)
+		var ok bool
+		d.buf, ok = sc.Canonical(d.buf[:0], jsonscan.Exact)
+		return bytes.Clone(d.buf), ok
 	case '"':
 		text, ok := sc.Text()
 		if !ok {
@@ -267,8 +272,8 @@ func (d *canonicalDecoder) attributes() ([]byte, bool) {
 		if a.Peek() != '{' {
 			return nil, false
 		}
-		b, ok := a.Canonical(nil, jsonscan.Exact)
-		return b, ok && a.End()
+		d.buf, ok = a.Canonical(d.buf[:0], jsonscan.Exact)
+		return bytes.Clone(d.buf), ok && a.End()
 	}
 	return nil, false
 }

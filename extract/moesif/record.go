@@ -106,7 +106,10 @@ var keys = extract.Keys{"user_id", "company_id", "email", "name", "first_name", 
 // Decoder decodes users one after another, each in one pass over its text
 // (jsonscan). A record it cannot decode exactly as Decode does (an unusual
 // form, or an error, which Decode words) goes to Decode.
-type Decoder struct{ sc jsonscan.Scanner }
+type Decoder struct {
+	sc  jsonscan.Scanner
+	buf []byte
+}
 
 // Decode is Decode for rec.
 func (d *Decoder) Decode(rec string) (User, error) { return d.decode(rec, "") }
@@ -171,9 +174,9 @@ func (d *Decoder) fast(rec, hitID string) (u User, ok bool) {
 			f = 1 << 9
 			switch sc.Peek() {
 			case '{':
-				u.Attributes, ok = sc.CanonicalObject(nil, jsonscan.Exact, meta.set)
-				if len(u.Attributes) == 2 { // {}: no metadata
-					u.Attributes = nil
+				d.buf, ok = sc.CanonicalObject(d.buf[:0], jsonscan.Exact, meta.set)
+				if len(d.buf) > 2 { // {}: no metadata
+					u.Attributes = bytes.Clone(d.buf)
 				}
 			case 'n':
 				_, _, ok = sc.Scalar()

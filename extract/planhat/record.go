@@ -1,6 +1,7 @@
 package planhat
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,7 +67,10 @@ var keys = extract.Keys{"_id", "email", "firstName", "lastName", "name", "compan
 // Decoder decodes end users one after another, each in one pass over its
 // text (jsonscan). A record it cannot decode exactly as Decode does (an
 // unusual form, or an error, which Decode words) goes to Decode.
-type Decoder struct{ sc jsonscan.Scanner }
+type Decoder struct {
+	sc  jsonscan.Scanner
+	buf []byte
+}
 
 // Decode is Decode for rec.
 func (d *Decoder) Decode(rec string) (User, error) {
@@ -140,7 +144,8 @@ func (d *Decoder) fast(rec string) (u User, ok bool) {
 			f = 1 << 14
 			switch sc.Peek() {
 			case '{': // custom fields decode into any: numbers are float64
-				u.Attributes, ok = sc.Canonical(nil, jsonscan.Float64)
+				d.buf, ok = sc.Canonical(d.buf[:0], jsonscan.Float64)
+				u.Attributes = bytes.Clone(d.buf)
 			case 'n':
 				_, _, ok = sc.Scalar()
 			default:

@@ -46,8 +46,9 @@ func (t *interner) Intern(kind byte, s string) int32 {
 		// About 100 million distinct identifiers: beyond what one run holds.
 		panic("resolve: more than 4 GiB of distinct values")
 	}
+	t.arena = grow(t.arena, 1+len(s))
 	t.arena = append(append(t.arena, kind), s...)
-	t.off = append(t.off, uint32(len(t.arena)))
+	t.off = append(grow(t.off, 1), uint32(len(t.arena)))
 	// Linear probing stays short up to 3/4 full with a good hash.
 	if 4*t.Len() > 3*len(t.table) {
 		t.grow()
@@ -88,3 +89,15 @@ func (t *interner) grow() {
 // Freeze drops the lookup table once no key will be added: keys stay
 // readable by id.
 func (t *interner) Freeze() { t.table = nil }
+
+// grow makes room for n more elements, doubling the capacity when it must
+// grow: append grows a large slice by a quarter at a time, which copies a
+// slice of millions several times over on its way.
+func grow[S ~[]E, E any](s S, n int) S {
+	if cap(s)-len(s) >= n {
+		return s
+	}
+	ns := make(S, len(s), max(2*cap(s), len(s)+n, 64))
+	copy(ns, s)
+	return ns
+}

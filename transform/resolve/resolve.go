@@ -137,7 +137,10 @@ func (r *Resolver) Add(rec arrow.Record) int {
 	tags := rec.Column(schemas.SrcTags).(*array.List)
 	upd := rec.Column(schemas.SrcUpdatedAt).(*array.Timestamp)
 	cols := fieldArrays(rec)
-	for i := 0; i < int(rec.NumRows()); i++ {
+	n := int(rec.NumRows())
+	r.src, r.check, r.upd = grow(r.src, n), grow(r.check, n), grow(r.upd, n)
+	r.fields, r.idOff, r.idList = grow(r.fields, n), grow(r.idOff, n), grow(r.idList, 4*n)
+	for i := 0; i < n; i++ {
 		s := src.Value(i)
 		si, ok := r.srcIdx[s]
 		if !ok {
@@ -176,8 +179,9 @@ func (r *Resolver) Add(rec arrow.Record) int {
 		slices.Sort(own)
 		r.idList = r.idList[:start+len(slices.Compact(own))]
 		for _, id := range r.idList[start:] {
-			for int(id) >= len(r.holders) {
-				r.holders = append(r.holders, 0)
+			if int(id) >= len(r.holders) {
+				r.holders = grow(r.holders, int(id)+1-len(r.holders))
+				r.holders = r.holders[:id+1]
 			}
 			r.holders[id]++
 		}
