@@ -283,7 +283,15 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 			}
 		}
 	}()
-	sources := writeBehind(part.Table(ctx, schemas.TableSources, schemas.EndUserSources))
+	// The batches in hand are annotated at once and queue for the writer
+	// (they take no more memory queued than kept), so that people are
+	// built while end_user_sources is still being encoded; batches read
+	// back from staging queue one at a time.
+	queue := 1
+	if h != nil {
+		queue = h.queue()
+	}
+	sources := writeBehind(part.Table(ctx, schemas.TableSources, schemas.EndUserSources), queue)
 	annotate := func(rec arrow.Record, first int) error {
 		out, err := res.Annotate(opt.Mem, rec, first)
 		if err != nil {
@@ -300,10 +308,8 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 			return err
 		}
 	}
-	if err := sources.close(); err != nil {
-		return err
-	}
-	users := writeBehind(part.Table(ctx, schemas.TableUsers, schemas.EndUsers))
+	users := writeBehind(part.Table(ctx, schemas.TableUsers, schemas.EndUsers), 1)
+	defer sources.close() // after a failure below: the writer's goroutine ends
 	// end_users batches are kept only when a write-back needs their values.
 	var people []arrow.Record
 	defer func() { release(people) }()
@@ -315,6 +321,9 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		return users.write(rec)
 	})
 	if cerr := users.close(); err == nil {
+		err = cerr
+	}
+	if cerr := sources.close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
@@ -397,10 +406,13 @@ type behind struct {
 	recs chan arrow.Record
 	done chan error
 	err  atomic.Pointer[error] // the first write error, as soon as it happens
+
+	closed bool
+	result error
 }
 
-func writeBehind(w *load.TableWriter) *behind {
-	b := &behind{recs: make(chan arrow.Record, 1), done: make(chan error, 1)}
+func writeBehind(w *load.TableWriter, queue int) *behind {
+	b := &behind{recs: make(chan arrow.Record, queue), done: make(chan error, 1)}
 	go func() {
 		var err error
 		for rec := range b.recs {
@@ -428,8 +440,12 @@ func (b *behind) write(rec arrow.Record) error {
 
 // close waits until every batch handed over is written.
 func (b *behind) close() error {
-	close(b.recs)
-	return <-b.done
+	if !b.closed {
+		b.closed = true
+		close(b.recs)
+		b.result = <-b.done
+	}
+	return b.result
 }
 
 func release(recs []arrow.Record) {

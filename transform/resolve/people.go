@@ -163,12 +163,39 @@ func (res *Result) People(mem memory.Allocator, batchRows int, emit func(arrow.R
 		fill[p]++
 	}
 	fill = nil
-	for start := 0; start < np; start += batchRows {
-		if err := emit(res.buildPeople(mem, order[start:min(np, start+batchRows)], off, recs)); err != nil {
-			return err
+	// Batches are built on two goroutines (alternate batches, read-only
+	// state) and handed to emit in order.
+	const workers = 2
+	nb := (np + batchRows - 1) / batchRows
+	built := [workers]chan arrow.Record{}
+	stop := make(chan struct{})
+	for w := range workers {
+		built[w] = make(chan arrow.Record, 1)
+		go func() {
+			defer close(built[w])
+			for b := w; b < nb; b += workers {
+				start := b * batchRows
+				rec := res.buildPeople(mem, order[start:min(np, start+batchRows)], off, recs)
+				select {
+				case built[w] <- rec:
+				case <-stop:
+					rec.Release()
+					return
+				}
+			}
+		}()
+	}
+	var err error
+	for b := 0; b < nb && err == nil; b++ {
+		err = emit(<-built[b%workers])
+	}
+	close(stop)
+	for _, c := range built {
+		for rec := range c {
+			rec.Release()
 		}
 	}
-	return nil
+	return err
 }
 
 func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, recs []int32) arrow.Record {
