@@ -44,8 +44,10 @@ func slowPhone(raw, region string) (string, bool) {
 	return phonenumbers.Format(num, phonenumbers.E164), true
 }
 
-// phoneCache remembers the answers for one source (one region): the same
-// people come back in every vendor and every run.
+// phoneCache remembers the answers phonenumbers itself gave for one source
+// (one region): the forms the fast path leaves to it cost ~10 µs each, and
+// the same people come back in every vendor and every run. The fast path's
+// own answers cost less than a lookup, so they are not kept.
 type phoneCache struct {
 	region string
 	m      map[string]phoneAnswer
@@ -59,11 +61,24 @@ type phoneAnswer struct {
 // maxPhoneCache bounds a cache; it starts over when full.
 const maxPhoneCache = 1 << 16
 
+// phone is Phone(raw, region) for raw trimmed.
 func (c *phoneCache) phone(raw string) (string, bool) {
+	r := strings.ToUpper(c.region)
+	if strings.HasPrefix(raw, "+") {
+		r = ""
+	} else if r == "" {
+		return "", false
+	}
+	if raw == "" {
+		return "", false
+	}
+	if e164, valid, decided := fastPhone(raw, r); decided {
+		return e164, valid
+	}
 	if a, ok := c.m[raw]; ok {
 		return a.e164, a.valid
 	}
-	e, ok := Phone(raw, c.region)
+	e, ok := slowPhone(raw, r)
 	if c.m == nil || len(c.m) >= maxPhoneCache {
 		c.m = make(map[string]phoneAnswer, 1024)
 	}

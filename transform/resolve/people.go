@@ -173,9 +173,11 @@ func (res *Result) People(mem memory.Allocator, batchRows int, emit func(arrow.R
 		built[w] = make(chan arrow.Record, 1)
 		go func() {
 			defer close(built[w])
+			var sizes []int // the last batch's value bytes by column, to size the next
 			for b := w; b < nb; b += workers {
 				start := b * batchRows
-				rec := res.buildPeople(mem, order[start:min(np, start+batchRows)], off, recs)
+				var rec arrow.Record
+				rec, sizes = res.buildPeople(mem, order[start:min(np, start+batchRows)], off, recs, sizes)
 				select {
 				case built[w] <- rec:
 				case <-stop:
@@ -198,9 +200,21 @@ func (res *Result) People(mem memory.Allocator, batchRows int, emit func(arrow.R
 	return err
 }
 
-func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, recs []int32) arrow.Record {
+// buildPeople builds the batch of persons ps; sizes are a batch's value
+// bytes by column, to allocate the builders' buffers once, and it returns
+// this batch's.
+func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, recs []int32, sizes []int) (arrow.Record, []int) {
 	b := array.NewRecordBuilder(mem, schemas.EndUsers)
 	defer b.Release()
+	b.Reserve(len(ps))
+	for c, n := range sizes {
+		switch f := b.Field(c).(type) {
+		case *array.StringBuilder:
+			f.ReserveData(n + n/8)
+		case *array.ListBuilder:
+			f.ValueBuilder().(*array.StringBuilder).ReserveData(n + n/8)
+		}
+	}
 	str := func(col int, v []byte) {
 		sb := b.Field(col).(*array.StringBuilder)
 		if len(v) == 0 {
@@ -231,9 +245,14 @@ func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, r
 	}
 	var emails, tags []int32
 	var keys [][]byte
+	var pid [36]byte
 	inPerson := make([]bool, len(res.sources))
+	names := make([][]byte, len(res.sources))
+	for s, name := range res.sources {
+		names[s] = []byte(name)
+	}
 	for _, p := range ps {
-		str(schemas.UsrPersonID, []byte(res.pid[p].String()))
+		str(schemas.UsrPersonID, uuidText(&pid, res.pid[p]))
 		for f, col := range fieldCols {
 			str(col.usr, res.value(p, f))
 		}
@@ -261,9 +280,9 @@ func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, r
 		keys = sortedKeys(keys[:0], res.ids, tags)
 		list(schemas.UsrTags, keys)
 		keys = keys[:0]
-		for s, name := range res.sources {
+		for s := range res.sources {
 			if inPerson[s] {
-				keys = append(keys, []byte(name))
+				keys = append(keys, names[s])
 			}
 		}
 		slices.SortFunc(keys, bytes.Compare)
@@ -272,7 +291,34 @@ func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, r
 		ts(schemas.UsrCreatedAt, res.created[p], math.MaxInt64)
 		ts(schemas.UsrUpdatedAt, updated, noTime)
 	}
-	return b.NewRecord()
+	rec := b.NewRecord()
+	sizes = sizes[:0]
+	for _, col := range rec.Columns() {
+		n := 0
+		switch a := col.(type) {
+		case *array.String:
+			n = len(a.ValueBytes())
+		case *array.List:
+			n = len(a.ListValues().(*array.String).ValueBytes())
+		}
+		sizes = append(sizes, n)
+	}
+	return rec, sizes
+}
+
+// uuidText writes u's canonical text (as u.String()) into buf.
+func uuidText(buf *[36]byte, u uuid.UUID) []byte {
+	const hex = "0123456789abcdef"
+	j := 0
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			buf[j] = '-'
+			j++
+		}
+		buf[j], buf[j+1] = hex[c>>4], hex[c&0xF]
+		j += 2
+	}
+	return buf[:]
 }
 
 // sortedKeys appends the distinct values of ids, sorted: a sorted union.
