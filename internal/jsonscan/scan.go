@@ -167,6 +167,15 @@ func (sc *Scanner) Element(first bool) bool {
 	return false
 }
 
+// plainByte marks the bytes a string holds as they are: printable ASCII but the
+// quote and backslash.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str reads a string at sc.i (after whitespace): its decoded value, whether
 // it had no escapes (value is then a substring of the text), and whether it
 // is safe (plain, printable ASCII only: its quoted text is also its
@@ -179,13 +188,11 @@ func (sc *Scanner) str() (value string, plain, safe bool) {
 	s := sc.s
 	start := sc.i + 1
 	j := start
-	for j < len(s) {
-		c := s[j]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			j++
-			continue
-		}
-		break
+	for j+4 <= len(s) && plainByte[s[j]] && plainByte[s[j+1]] && plainByte[s[j+2]] && plainByte[s[j+3]] {
+		j += 4
+	}
+	for j < len(s) && plainByte[s[j]] {
+		j++
 	}
 	if j < len(s) && s[j] == '"' {
 		sc.i = j + 1

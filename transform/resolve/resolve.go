@@ -15,6 +15,8 @@ package resolve
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"hash/maphash"
 	"math"
 	"math/bits"
@@ -309,7 +311,7 @@ func (r *Resolver) Resolve() *Result {
 		}
 	}
 	fill = nil
-	slices.SortFunc(emails, func(a, b int32) int { return bytes.Compare(r.ids.Key(a), r.ids.Key(b)) })
+	sortByKey(r.ids, emails)
 	for _, e := range emails {
 		hs := hList[hOff[e]:hOff[e+1]]
 		x := int32(-1)
@@ -523,4 +525,30 @@ func priorities(sources, list []string) []int {
 		out[i] = idx[s]
 	}
 	return out
+}
+
+// sortByKey sorts ids by their keys' bytes. Each is compared first by its
+// key's first 8 bytes as a number (held beside it), which settles most
+// comparisons without reaching the keys, scattered in the arena.
+func sortByKey(t *interner, ids []int32) {
+	type item struct {
+		prefix uint64
+		id     int32
+	}
+	items := make([]item, len(ids))
+	for i, id := range ids {
+		k := t.Key(id)
+		var p [8]byte
+		copy(p[:], k)
+		items[i] = item{binary.BigEndian.Uint64(p[:]), id}
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		if a.prefix != b.prefix {
+			return cmp.Compare(a.prefix, b.prefix)
+		}
+		return bytes.Compare(t.Key(a.id), t.Key(b.id))
+	})
+	for i, it := range items {
+		ids[i] = it.id
+	}
 }
