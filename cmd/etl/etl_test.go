@@ -57,6 +57,10 @@ type summary struct {
 	Tables map[string]struct {
 		Rows int64 `json:"rows"`
 	} `json:"tables"`
+	Writeback map[string]struct {
+		Sent   int64 `json:"sent"`
+		Failed int64 `json:"failed"`
+	} `json:"writeback"`
 }
 
 func lastSummary(t *testing.T, stdout string) summary {

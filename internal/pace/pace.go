@@ -100,6 +100,7 @@ type Pacer struct {
 	windows  []window
 	interval time.Duration // of the bucket, with Margin; 0: no bucket
 	burst    int
+	rate     string        // the bucket's rate as documented: "10/s"
 	sem      chan struct{} // one caller at a time decides its send time
 
 	mu      sync.Mutex
@@ -108,6 +109,8 @@ type Pacer struct {
 	changed chan struct{} // closed (and replaced) when an answer arrives
 	bucket  time.Time     // max over the requests i ≤ k-burst of answer(i) - i·interval
 	hold    time.Time     // no request before this (a vendor's Retry-After)
+	held    time.Time     // a request waits for a limit until then
+	limit   string        // the limit it waits for
 	now     func() time.Time
 	sleep   func(context.Context, time.Duration) error
 }
@@ -116,6 +119,7 @@ type window struct {
 	n     int
 	per   time.Duration // with Margin
 	floor time.Time     // the latest answer among requests i ≤ k-n
+	name  string        // as documented: "200/min"
 }
 
 type slot struct {
@@ -130,13 +134,14 @@ func New(l Limits) *Pacer {
 	if l.PerSecond > 0 {
 		p.interval = time.Duration(float64(time.Second) / l.PerSecond * (1 + Margin))
 		p.burst = max(1, l.Burst)
+		p.rate = num(l.PerSecond) + "/s"
 		depth = p.burst
 	}
 	for _, w := range l.Windows {
 		if w.N <= 0 || w.Per <= 0 {
 			continue
 		}
-		p.windows = append(p.windows, window{n: w.N, per: time.Duration(float64(w.Per) * (1 + Margin))})
+		p.windows = append(p.windows, window{n: w.N, per: time.Duration(float64(w.Per) * (1 + Margin)), name: w.String()})
 		depth = max(depth, w.N)
 	}
 	p.ring = make([]slot, depth)
@@ -179,9 +184,14 @@ func (p *Pacer) Wait(ctx context.Context) (answered func(), err error) {
 	}
 	for {
 		now := p.now()
-		at := p.earliest(k)
+		at, limit := p.earliest(k)
 		if !at.After(now) {
 			break
+		}
+		if limit != "" {
+			p.mu.Lock()
+			p.held, p.limit = at, limit
+			p.mu.Unlock()
 		}
 		if err := p.sleep(ctx, at.Sub(now)); err != nil {
 			return nil, err
@@ -212,11 +222,11 @@ func (p *Pacer) anchors(k int) []int {
 	return out
 }
 
-// earliest is when request k may be sent.
-func (p *Pacer) earliest(k int) time.Time {
+// earliest is when request k may be sent, and the limit that sets that
+// time ("" when none does, or a Retry-After).
+func (p *Pacer) earliest(k int) (at time.Time, limit string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var at time.Time
 	// Window: at most n-1 earlier requests may have been answered less than
 	// per ago (or not yet), so request k-n and every one before it must have
 	// been answered per ago.
@@ -226,7 +236,9 @@ func (p *Pacer) earliest(k int) time.Time {
 			continue
 		}
 		w.floor = later(w.floor, p.ring[(k-w.n)%len(p.ring)].at)
-		at = later(at, w.floor.Add(w.per))
+		if t := w.floor.Add(w.per); t.After(at) {
+			at, limit = t, w.name
+		}
 	}
 	// Bucket: for every i ≤ k-burst, the k-i+1 requests from i to k need
 	// burst + (k-i+1-burst) tokens, so k goes (k-i+1-burst) intervals after
@@ -234,9 +246,31 @@ func (p *Pacer) earliest(k int) time.Time {
 	if p.interval > 0 && k >= p.burst {
 		j := k - p.burst
 		p.bucket = later(p.bucket, p.ring[j%len(p.ring)].at.Add(-time.Duration(j)*p.interval))
-		at = later(at, p.bucket.Add(time.Duration(j+1)*p.interval))
+		if t := p.bucket.Add(time.Duration(j+1) * p.interval); t.After(at) {
+			at, limit = t, p.rate
+		}
 	}
-	return later(at, p.hold)
+	if p.hold.After(at) {
+		return p.hold, ""
+	}
+	return at, limit
+}
+
+// heldFor is how long the pacer still counts as holding requests back
+// after one was let through: the gaps between one request's answer and the
+// next's wait are not a change of regime.
+const heldFor = time.Second
+
+// Holding reports whether the pacer is holding requests back for a limit
+// (or did less than a second ago), and which: "200/min". For a display
+// telling the rate limit apart from a slow program; cheap.
+func (p *Pacer) Holding() (limit string, held bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.limit == "" || p.now().After(p.held.Add(heldFor)) {
+		return "", false
+	}
+	return p.limit, true
 }
 
 func (p *Pacer) answer(k int) {

@@ -244,3 +244,56 @@ func TestLimitsString(t *testing.T) {
 		}
 	}
 }
+
+// Holding names the limit that holds requests back, while it does.
+func TestHolding(t *testing.T) {
+	p := New(planhat)
+	f := &fake{t: time.Unix(1e9, 0)}
+	f.install(p)
+	send := func(n int) {
+		for range n {
+			done, err := p.Wait(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.t = f.t.Add(time.Millisecond)
+			done()
+		}
+	}
+	send(150)
+	if limit, held := p.Holding(); held {
+		t.Fatalf("held by %s before any request waited", limit)
+	}
+	send(1) // the 151st waits for the second
+	if limit, held := p.Holding(); !held || limit != "150/s" {
+		t.Fatalf("Holding() = %q, %v after waiting for the 1 s window", limit, held)
+	}
+	send(49)
+	send(1) // the 201st waits for the minute
+	if limit, held := p.Holding(); !held || limit != "200/min" {
+		t.Fatalf("Holding() = %q, %v after waiting for the 60 s window", limit, held)
+	}
+	f.t = f.t.Add(2 * heldFor)
+	if limit, held := p.Holding(); held {
+		t.Fatalf("still held by %s long after the last wait", limit)
+	}
+
+	u := Unlimited()
+	u.Hold(time.Millisecond) // a Retry-After is not a limit of ours
+	if _, err := u.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if limit, held := u.Holding(); held {
+		t.Fatalf("an unlimited pacer held by %q", limit)
+	}
+	d := New(dixa)
+	f = &fake{t: time.Unix(1e9, 0)}
+	f.install(d)
+	for range 5 {
+		done, _ := d.Wait(context.Background())
+		done()
+	}
+	if limit, held := d.Holding(); !held || limit != "10/s" {
+		t.Fatalf("Holding() = %q, %v after the bucket ran dry", limit, held)
+	}
+}

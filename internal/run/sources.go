@@ -29,8 +29,9 @@ type source struct {
 	sender writeback.Sender
 	// pacer is the vendor's one pacer of the run (nil for file sources):
 	// extraction and write-back spend one budget, as the vendor counts them
-	// under one token.
-	pacer *pace.Pacer
+	// under one token. writePacer is the sender's: the same, or nil where
+	// write-back goes to an unmetered API (Moesif's collector).
+	pacer, writePacer *pace.Pacer
 }
 
 // sources builds the enabled sources, keeping only those in only (if set).
@@ -43,7 +44,7 @@ func sources(p *config.Pipeline, only []string) ([]source, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, source{name: vendors.Planhat, pacer: pc,
+		out = append(out, source{name: vendors.Planhat, pacer: pc, writePacer: pc,
 			extractor: planhat.New(planhat.Options{Client: c, PageSize: s.PageSize, IncludeArchived: s.IncludeArchived}),
 			normalise: normalise.Options{PhoneRegion: s.PhoneRegion},
 			sender:    writeback.Planhat{Client: c}})
@@ -54,7 +55,7 @@ func sources(p *config.Pipeline, only []string) ([]source, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, source{name: vendors.Dixa, pacer: pc,
+		out = append(out, source{name: vendors.Dixa, pacer: pc, writePacer: pc,
 			extractor: dixa.New(dixa.Options{Client: c, PageSize: s.PageSize}),
 			normalise: normalise.Options{PhoneRegion: s.PhoneRegion},
 			sender:    writeback.Dixa{Client: c}})
@@ -89,7 +90,7 @@ func sources(p *config.Pipeline, only []string) ([]source, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, source{name: vendors.Userlot, pacer: pc,
+		out = append(out, source{name: vendors.Userlot, pacer: pc, writePacer: pc,
 			extractor: userlot.New(userlot.Options{Client: c, PageSize: s.PageSize}),
 			normalise: normalise.Options{PhoneRegion: s.PhoneRegion},
 			sender:    writeback.Userlot{Client: c}})
