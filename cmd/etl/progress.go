@@ -134,7 +134,7 @@ func (s *barState) text(now time.Time) string {
 		fmt.Fprintf(&out, "%d/%d %s", s.current, s.total, s.unit)
 		left = s.total - s.current
 	case s.expected > 0 && s.current <= s.expected:
-		fmt.Fprintf(&out, "%d/~%d %s (estimate from %s)", s.current, s.expected, s.unit, s.from)
+		fmt.Fprintf(&out, "%d/~%d %s (est. from %s)", s.current, s.expected, s.unit, s.from)
 		left, eta = s.expected-s.current, "ETA ~"
 	case s.expected > 0:
 		fmt.Fprintf(&out, "%d %s (~%d on %s, +%.0f%%)", s.current, s.unit, s.expected, s.from, 100*float64(s.current-s.expected)/float64(s.expected))
@@ -143,7 +143,12 @@ func (s *barState) text(now time.Time) string {
 	}
 	fmt.Fprintf(&out, ", %.0f/s", rate)
 	if left > 0 && rate > 0 {
-		out.WriteString(", " + eta + time.Duration(float64(left)/rate*float64(time.Second)).Round(time.Second).String())
+		d := time.Duration(float64(left) / rate * float64(time.Second)).Round(time.Second)
+		if d < time.Second {
+			out.WriteString(", " + eta + "<1s")
+		} else {
+			out.WriteString(", " + eta + d.String())
+		}
 	}
 	if s.pacing != nil {
 		if limit, held := s.pacing(); held {

@@ -155,7 +155,7 @@ func TestProgressBarsOnATerminal(t *testing.T) {
 		return false
 	}
 	for what, re := range map[string]string{
-		"the estimate from the first night, with an ETA": `\] \d+ pages, \d+/~3000 records \(estimate from 2026-01-15\), \d+/s, ETA ~\d+s`,
+		"the estimate from the first night, with an ETA": `\] \d+ pages, \d+/~3000 records \(est\. from 2026-01-15\), \d+/s, ETA ~(\d+s|<1s)`,
 		"the bar filled against the estimate":            `^planhat +\[=+[>=][-]*\]`,
 		"the count past the estimate":                    `\d+ records \(~3000 on 2026-01-15, \+\d+%\)`,
 		"the pacer's hold":                               `, paced: 5/s`,
