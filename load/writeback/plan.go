@@ -1,7 +1,8 @@
 // Package writeback sends resolved values back into the vendors with their
 // bulk APIs (CONTRACT.md "Write-back"): patches computed against each vendor
-// record as extracted this run, only real changes sent, in bounded chunks
-// with bounded concurrency, refused chunks split to isolate bad items.
+// record as extracted this run, only real changes sent, values a vendor keeps
+// unique planned around (conflicts), in bounded chunks with bounded
+// concurrency, refused chunks split to isolate bad items.
 package writeback
 
 import (
