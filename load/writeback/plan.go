@@ -97,6 +97,10 @@ func Plan(target, mode string, fields []string, cur []Current, resolved map[stri
 			}
 			p.Set[f], p.Old[f] = r, v
 		}
+		if len(p.Set) == 0 {
+			out.Unchanged++
+			continue
+		}
 		patches = append(patches, p)
 	}
 	sort.Slice(patches, func(i, j int) bool { return patches[i].SourceID < patches[j].SourceID })
@@ -122,7 +126,7 @@ func Plan(target, mode string, fields []string, cur []Current, resolved map[stri
 			// Patches go in SourceID order, so the smallest gets the value.
 			held.add(f, v, p.SourceID)
 		}
-		if len(p.Set) == 0 {
+		if len(p.Set) == 0 { // emptied by conflicts
 			out.Unchanged++
 			continue
 		}
