@@ -198,12 +198,16 @@ func (b *bars) WritebackDone(target string, st *run.WritebackStats, err error) {
 }
 
 // writebackCounts is the one place a finished write-back bar takes its
-// counts from the summary: the items sent (refused ones included), and how
-// many of them failed. (When the plan sets conflicts aside, they belong here.)
+// counts from the summary: the items sent (refused ones included), how many
+// of them failed, and the conflicts the plan left out (fields a vendor keeps
+// unique that another record holds).
 func writebackCounts(st *run.WritebackStats) (sent int64, text string) {
 	text = fmt.Sprintf("%d items sent", st.Sent)
 	if st.Failed > 0 {
 		text += fmt.Sprintf(" (%d failed)", st.Failed)
+	}
+	if st.Conflicts > 0 {
+		text += fmt.Sprintf(", %d conflicts left out", st.Conflicts)
 	}
 	return st.Sent, text
 }

@@ -19,6 +19,7 @@ import (
 	"etl/internal/emulator/people"
 	"etl/internal/emulator/planhat"
 	"etl/internal/etlbin"
+	"etl/internal/run"
 )
 
 // onTerminal runs etl with stderr on a pseudo-terminal of 120 columns and
@@ -185,5 +186,21 @@ func TestProgressBarsOnATerminal(t *testing.T) {
 	}
 	if n := final("→ planhat", `\] (\d+) items sent, \d+/s, done$`); n != s.Writeback["planhat"].Sent || n == 0 {
 		t.Errorf("the write-back bar ends at %d items, the summary sent %d", n, s.Writeback["planhat"].Sent)
+	}
+}
+
+// A finished write-back bar counts as the summary does.
+func TestWritebackCounts(t *testing.T) {
+	for _, c := range []struct {
+		st   run.WritebackStats
+		want string
+	}{
+		{run.WritebackStats{Sent: 450}, "450 items sent"},
+		{run.WritebackStats{Sent: 450, Failed: 3}, "450 items sent (3 failed)"},
+		{run.WritebackStats{Sent: 450, Failed: 3, Conflicts: 12}, "450 items sent (3 failed), 12 conflicts left out"},
+	} {
+		if n, text := writebackCounts(&c.st); n != c.st.Sent || text != c.want {
+			t.Errorf("%+v: %d %q, want %d %q", c.st, n, text, c.st.Sent, c.want)
+		}
 	}
 }
