@@ -86,12 +86,12 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 		if err != nil {
 			return fmt.Errorf("dixa: reading page %d: %w", page, err)
 		}
-		w.Page()
 		for _, r := range recs {
 			if err := emit(w, r); err != nil {
 				return err
 			}
 		}
+		w.Page()
 		// An empty page ends the scan even when Dixa still offers a next link.
 		if len(items.Items) == 0 || next == "" {
 			return nil

@@ -74,10 +74,11 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 		if err != nil {
 			return err
 		}
+		total := int64(-1)
 		err = c.Do(ctx, http.MethodPost, target, body, func(_ int, r io.Reader) error {
 			var body string
 			var err error
-			if body, hits, err = readHits(r); err != nil {
+			if body, hits, total, err = readHits(r); err != nil {
 				return err
 			}
 			// Records are decoded (and so checked) while the response is
@@ -86,7 +87,7 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 			for _, raw := range hits {
 				rec, broken := dec.hit(raw)
 				if broken {
-					_, err := decodeHits(strings.NewReader(body))
+					_, _, err := decodeHits(strings.NewReader(body))
 					if err == nil {
 						err = errors.New("a hit is not JSON")
 					}
@@ -99,12 +100,15 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 		if err != nil {
 			return fmt.Errorf("moesif: reading page %d: %w", page, err)
 		}
-		w.Page()
+		if total >= 0 {
+			w.SetTotal(total)
+		}
 		for _, r := range recs {
 			if err := emit(w, r); err != nil {
 				return err
 			}
 		}
+		w.Page()
 		if len(hits) < e.opt.PageSize {
 			return nil
 		}
@@ -198,15 +202,15 @@ func cutHit(raw string) (id, source string, hasSource, ok bool) {
 	return id, source, hasSource, sc.End()
 }
 
-// readHits returns a response's hits.hits. The body is read whole and, when
-// it is of the usual shape, the hits are cut out of it directly (the rest
-// checked as it is cut); any other body goes through the decoder, which
-// says what is wrong with it.
-func readHits(r io.Reader) (string, []string, error) {
+// readHits returns a response's hits.hits, and hits.total (-1 when it
+// gives none). The body is read whole and, when it is of the usual shape,
+// the hits are cut out of it directly (the rest checked as it is cut); any
+// other body goes through the decoder, which says what is wrong with it.
+func readHits(r io.Reader) (string, []string, int64, error) {
 	body, err := io.ReadAll(r)
 	if err == nil {
-		if hits, ok := cutHits(string(body)); ok {
-			return string(body), hits, nil
+		if hits, n, ok := cutHits(string(body)); ok {
+			return string(body), hits, n, nil
 		}
 	}
 	// A read error reaches the decoder after the bytes before it, as it did
@@ -215,12 +219,12 @@ func readHits(r io.Reader) (string, []string, error) {
 	if err != nil {
 		in = io.MultiReader(in, failing{err})
 	}
-	raws, err := decodeHits(in)
+	raws, n, err := decodeHits(in)
 	hits := make([]string, len(raws))
 	for i, h := range raws {
 		hits[i] = string(h)
 	}
-	return string(body), hits, err
+	return string(body), hits, n, err
 }
 
 type failing struct{ err error }
@@ -228,57 +232,115 @@ type failing struct{ err error }
 func (f failing) Read([]byte) (int, error) { return 0, f.err }
 
 // decodeHits is readHits with the decoder alone.
-func decodeHits(r io.Reader) ([]json.RawMessage, error) {
+func decodeHits(r io.Reader) ([]json.RawMessage, int64, error) {
 	var resp struct {
 		Hits *struct {
-			Hits []json.RawMessage `json:"hits"`
+			Hits  []json.RawMessage `json:"hits"`
+			Total json.RawMessage   `json:"total"`
 		} `json:"hits"`
 	}
 	if err := json.NewDecoder(r).Decode(&resp); err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	if resp.Hits == nil {
-		return nil, errors.New("response without hits")
+		return nil, -1, errors.New("response without hits")
 	}
-	return resp.Hits.Hits, nil
+	return resp.Hits.Hits, total(resp.Hits.Total), nil
 }
 
-// cutHits returns hits.hits of body when body is an object whose "hits" is
-// an object whose "hits" is an array or null, each key once; ok is false
-// for anything else, which the decoder is left to read (it matches keys
-// regardless of case, so a key that only folds to "hits" is left to it as
-// well).
-func cutHits(body string) (hits []string, ok bool) {
-	outer, ok := member(body, "hits")
-	if !ok || outer[0] != '{' {
-		return nil, false
+// total reads hits.total: a count, or Elasticsearch 7's {"value": n}
+// unless it is only a lower bound ("relation": "gte"); -1 when absent or
+// anything else.
+func total(raw json.RawMessage) int64 {
+	var n int64
+	if len(raw) > 0 && raw[0] >= '0' && raw[0] <= '9' && json.Unmarshal(raw, &n) == nil {
+		return n
 	}
-	inner, ok := member(outer, "hits")
-	if !ok {
-		return nil, false
+	var o struct {
+		Value    json.RawMessage `json:"value"`
+		Relation string          `json:"relation"`
+	}
+	if len(raw) > 0 && raw[0] == '{' && json.Unmarshal(raw, &o) == nil && o.Relation != "gte" {
+		return total(o.Value)
+	}
+	return -1
+}
+
+// cutHits returns hits.hits and hits.total of body when body is an object
+// whose "hits" is an object whose "hits" is an array or null, each key
+// once; ok is false for anything else, which the decoder is left to read
+// (it matches keys regardless of case, so a key that only folds to "hits"
+// or "total" is left to it as well).
+func cutHits(body string) (hits []string, n int64, ok bool) {
+	outer, ok := member(body, "hits")
+	if !ok || outer == "" || outer[0] != '{' {
+		return nil, -1, false
+	}
+	inner, tot, ok := hitsAndTotal(outer)
+	if !ok || inner == "" {
+		return nil, -1, false
 	}
 	var sc jsonscan.Scanner
 	sc.Reset(inner)
 	if sc.Peek() == 'n' {
 		v, kind, ok := sc.Scalar()
-		return nil, ok && kind == jsonscan.Null && v == "" && sc.End()
+		return nil, total(json.RawMessage(tot)), ok && kind == jsonscan.Null && v == "" && sc.End()
 	}
 	if !sc.Array() {
-		return nil, false
+		return nil, -1, false
 	}
 	hits = []string{}
 	for first := true; sc.Element(first); first = false {
 		h, ok := sc.Pass()
 		if !ok {
-			return nil, false
+			return nil, -1, false
 		}
 		hits = append(hits, h)
 	}
-	return hits, sc.End()
+	return hits, total(json.RawMessage(tot)), sc.End()
 }
 
-// member returns the value under key of the object s, when key is there
-// exactly once and no other key folds to it, checking every other member.
+// hitsAndTotal returns the values under "hits" (not checked: its hits'
+// decoders check them) and "total" of the object s, "" when absent, checking
+// every other member; ok is false as for member.
+func hitsAndTotal(s string) (hits, tot string, ok bool) {
+	var sc jsonscan.Scanner
+	sc.Reset(s)
+	if !sc.Object() {
+		return "", "", false
+	}
+	var seen uint8
+	for first := true; ; first = false {
+		k, plain, more := sc.Member(first)
+		if !more {
+			break
+		}
+		var f uint8
+		switch {
+		case !plain:
+			return "", "", false
+		case k == "hits":
+			f = 1
+			hits, ok = sc.Pass()
+		case k == "total":
+			f = 2
+			tot, ok = sc.Raw()
+		case strings.EqualFold(k, "hits") || strings.EqualFold(k, "total"):
+			return "", "", false
+		default:
+			ok = sc.Skip()
+		}
+		if !ok || seen&f != 0 {
+			return "", "", false
+		}
+		seen |= f
+	}
+	return hits, tot, sc.End()
+}
+
+// member returns the value under key of the object s ("" when absent),
+// checking every other member; ok is false when s is not an object of plain
+// keys, or key is there more than once or another key folds to it.
 func member(s, key string) (value string, ok bool) {
 	var sc jsonscan.Scanner
 	sc.Reset(s)
@@ -306,7 +368,7 @@ func member(s, key string) (value string, ok bool) {
 			return "", false
 		}
 	}
-	return value, found && sc.End()
+	return value, sc.End()
 }
 
 // emit hands on one decoded hit.

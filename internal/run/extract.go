@@ -19,6 +19,11 @@ import (
 // With h (--stage all), every batch is also handed to h as it is staged.
 func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, sum *Summary, force bool, h *hand) error {
 	var mu sync.Mutex
+	var from string
+	var counts map[string]int64
+	if opt.Progress != nil {
+		from, counts = expected(ctx, st.store, st.date)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, s := range srcs {
 		if !force {
@@ -37,10 +42,14 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 		mu.Lock()
 		sum.Sources[s.name] = stats
 		mu.Unlock()
+		start := SourceStart{Expected: -1, Pacing: pacing(s.pacer)}
+		if n, ok := counts[s.name]; ok {
+			start.Expected, start.ExpectedFrom = n, from
+		}
 		g.Go(func() error {
-			err := extractOne(gctx, s, st, opt, sum.RunID, stats, h)
+			err := extractOne(gctx, s, st, opt, sum.RunID, stats, start, h)
 			if opt.Progress != nil {
-				opt.Progress.SourceDone(s.name, err)
+				opt.Progress.SourceDone(s.name, stats, err)
 			}
 			if err != nil {
 				opt.Log.Error("source failed", "source", s.name, "error", err.Error())
@@ -58,14 +67,14 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 }
 
 // extractOne runs one source's extractor, normalising each batch into staging.
-func extractOne(ctx context.Context, s source, st *staging, opt Options, runID string, stats *SourceStats, h *hand) error {
+func extractOne(ctx context.Context, s source, st *staging, opt Options, runID string, stats *SourceStats, start SourceStart, h *hand) error {
 	t0 := time.Now()
 	sw, err := st.begin(ctx, s.name, runID)
 	if err != nil {
 		return err
 	}
 	if opt.Progress != nil {
-		opt.Progress.SourceStarted(s.name)
+		opt.Progress.SourceStarted(s.name, start)
 	}
 	sink := func(rec arrow.Record) error {
 		defer rec.Release()

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"etl/internal/config"
+	"etl/internal/pace"
 	"etl/internal/store"
 	"etl/internal/vendors"
 	"etl/load"
@@ -25,6 +26,7 @@ type WritebackStats struct {
 	Planned   int64            `json:"planned"` // records with a non-empty patch
 	Sent      int64            `json:"sent"`
 	Failed    int64            `json:"failed"`
+	Conflicts int64            `json:"conflicts"` // fields left out: the vendor keeps them unique and another record has the value
 	Unchanged int64            `json:"unchanged"`
 	Fields    map[string]int64 `json:"fields"`
 	Sample    []PlanSample     `json:"sample,omitempty"`
@@ -41,6 +43,7 @@ type PlanSample struct {
 type target struct {
 	cfg     config.Writeback
 	sender  writeback.Sender
+	pacer   *pace.Pacer // the sender's
 	current []writeback.Current
 }
 
@@ -59,7 +62,7 @@ func targets(p *config.Pipeline, srcs []source, opt Options) map[string]*target 
 			opt.Log.Warn("write-back target skipped: its source was not extracted in this run", "target", w.Target)
 			continue
 		}
-		out[w.Target] = &target{cfg: w, sender: srcs[i].sender}
+		out[w.Target] = &target{cfg: w, sender: srcs[i].sender, pacer: srcs[i].writePacer}
 	}
 	return out
 }
@@ -151,8 +154,19 @@ func writeBack(ctx context.Context, mem memory.Allocator, ts map[string]*target,
 	slices.Sort(names)
 	for _, name := range names {
 		t := ts[name]
-		patches, unchanged := writeback.Plan(t.cfg.Mode, t.cfg.Fields, t.current, resolved)
-		st := &WritebackStats{Planned: int64(len(patches)), Unchanged: unchanged, Fields: writeback.FieldCounts(patches), DryRun: dryRun}
+		pl := writeback.Plan(name, t.cfg.Mode, t.cfg.Fields, t.current, resolved)
+		patches := pl.Patches
+		st := &WritebackStats{Planned: int64(len(patches)), Conflicts: int64(len(pl.Conflicts)), Unchanged: pl.Unchanged,
+			Fields: writeback.FieldCounts(patches), DryRun: dryRun}
+		// Conflicts are not failures: they go to rejects, dry run or not,
+		// and never count against max_failed_ratio.
+		for _, c := range pl.Conflicts {
+			rejects = append(rejects, c.Reject(name))
+		}
+		if len(pl.Conflicts) > 0 {
+			opt.Log.Warn("write-back conflicts: values the vendor keeps unique are held by other records; see rejects",
+				"target", name, "conflicts", len(pl.Conflicts))
+		}
 		for _, p := range patches[:min(5, len(patches))] {
 			st.Sample = append(st.Sample, PlanSample{SourceID: p.SourceID, Set: p.Set})
 		}
@@ -174,19 +188,19 @@ func writeBack(ctx context.Context, mem memory.Allocator, ts map[string]*target,
 		chunk := min(t.cfg.ChunkSize, vendors.Of[name].MaxWriteBatch)
 		wo := writeback.Options{Target: name, ChunkSize: chunk, Concurrency: t.cfg.Concurrency}
 		if opt.Progress != nil {
-			opt.Progress.WritebackStarted(name, int64(len(patches)))
+			opt.Progress.WritebackStarted(name, int64(len(patches)), pacing(t.pacer))
 			wo.OnSent = func(n int64) { opt.Progress.WritebackSent(name, n) }
 		}
 		res, err := writeback.Execute(ctx, t.sender, patches, wo)
-		if opt.Progress != nil {
-			opt.Progress.WritebackDone(name, err)
-		}
 		st.Sent, st.Failed = res.Sent, res.Failed
+		if opt.Progress != nil {
+			opt.Progress.WritebackDone(name, st, err)
+		}
 		rejects = append(rejects, res.Rejects...)
 		if err != nil {
 			return rejects, fmt.Errorf("write-back to %s: %w", name, err)
 		}
-		opt.Log.Info("write-back done", "target", name, "sent", st.Sent, "failed", st.Failed, "unchanged", st.Unchanged)
+		opt.Log.Info("write-back done", "target", name, "sent", st.Sent, "failed", st.Failed, "conflicts", st.Conflicts, "unchanged", st.Unchanged)
 		if st.Sent > 0 && float64(st.Failed)/float64(st.Sent) > t.cfg.MaxFailedRatio {
 			failures = append(failures, fmt.Errorf("write-back to %s: %d of %d items failed (max_failed_ratio %g); see rejects", name, st.Failed, st.Sent, t.cfg.MaxFailedRatio))
 		}
