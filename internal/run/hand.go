@@ -44,14 +44,18 @@ type added struct {
 	rec    arrow.Record
 }
 
-// handBudget is the memory kept batches may take: a third of the soft
-// memory limit (1.5 GiB unless GOMEMLIMIT says otherwise), 512 MiB without
-// one. A variable, so that a test can make it small.
+// handBudget is the memory kept batches may take: a sixth of the soft
+// memory limit (1.5 GiB unless GOMEMLIMIT says otherwise), 256 MiB without
+// one, which holds about 800,000 records. Kept batches cost more memory
+// than their size (the collector lets the heap grow to twice what is
+// live), and reading staged batches back costs ~0.1 µs a record (make
+// bench), so beyond that a run reads back. A variable, so that a test can
+// make it small.
 var handBudget = func() int64 {
 	if limit := debug.SetMemoryLimit(-1); limit != math.MaxInt64 {
-		return limit / 3
+		return limit / 6
 	}
-	return 512 << 20
+	return 256 << 20
 }
 
 func newHand(r *resolve.Resolver) *hand {
