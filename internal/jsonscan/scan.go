@@ -56,10 +56,6 @@ func (sc *Scanner) Reset(s string) {
 // Ok reports whether everything read so far was accepted.
 func (sc *Scanner) Ok() bool { return !sc.bad }
 
-// Fail marks the text as not accepted (the caller met a form it leaves to
-// encoding/json).
-func (sc *Scanner) Fail() { sc.bad = true }
-
 func (sc *Scanner) ws() {
 	for sc.i < len(sc.s) {
 		switch sc.s[sc.i] {

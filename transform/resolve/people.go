@@ -93,8 +93,10 @@ func (res *Result) Annotate(mem memory.Allocator, rec arrow.Record, first int) (
 func (res *Result) ref(row, f int, v string) int32 {
 	if fieldCols[f].src == schemas.SrcEmail {
 		for _, id := range res.idList[res.idOff[row]:res.idOff[row+1]] {
-			if k := res.ids.Key(id); k[0] == kindEmail && string(k[1:]) == v {
-				return id
+			if res.ids.Kind(id) == kindEmail {
+				if k := res.ids.Key(id); string(k[1:]) == v {
+					return id
+				}
 			}
 		}
 	}
@@ -264,13 +266,15 @@ func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, r
 			updated = max(updated, res.upd[r])
 			inPerson[res.src[r]] = true
 			for _, id := range res.idList[res.idOff[r]:res.idOff[r+1]] {
-				switch k := res.ids.Key(id); {
-				case k[0] == kindEmail:
+				switch res.ids.Kind(id) {
+				case kindEmail:
 					emails = append(emails, id)
-				case k[0] == kindTag:
+				case kindTag:
 					tags = append(tags, id)
-				case res.flags[id] == 0: // the person's one usable external id
-					ext = k[1:]
+				default:
+					if res.flags[id] == 0 { // the person's one usable external id
+						ext = res.ids.Key(id)[1:]
+					}
 				}
 			}
 		}

@@ -389,7 +389,7 @@ func find(parent []int32, i int32) int32 {
 	return i
 }
 
-func (r *records) kind(id int32) byte { return r.ids.Key(id)[0] }
+func (r *records) kind(id int32) byte { return r.ids.Kind(id) }
 
 // flagIdentifiers applies rules 1 and 2: blocked values, then values held by
 // more records than the limit. Each distinct value is counted once.
