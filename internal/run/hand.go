@@ -45,8 +45,8 @@ type added struct {
 }
 
 // handBudget is the memory kept batches may take: a sixth of the soft
-// memory limit (1.5 GiB unless GOMEMLIMIT says otherwise), 256 MiB without
-// one, which holds about 800,000 records. Kept batches cost more memory
+// memory limit (1.25 GiB unless GOMEMLIMIT says otherwise: 213 MiB, about
+// 700,000 records), 256 MiB without one. Kept batches cost more memory
 // than their size (the collector lets the heap grow to twice what is
 // live), and reading staged batches back costs ~0.1 µs a record (make
 // bench), so beyond that a run reads back. A variable, so that a test can
