@@ -110,31 +110,18 @@ func (h *hand) wait() {
 	<-h.done
 }
 
-// queue is how many annotated batches may wait for the end_user_sources
-// writer: all of them when every source is in hand (they are in memory
-// anyway), else one.
-func (h *hand) queue() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-	for _, s := range h.sources {
-		if s.over {
-			return 1
-		}
-		n += len(s.batches)
-	}
-	return max(n, 1)
-}
-
-// take returns a source's batches and their first rows; kept is false when
-// the source is to be read back from staging (batches is then nil). The
-// caller releases the batches.
-func (h *hand) take(source string) (batches []arrow.Record, firsts []int, kept bool) {
+// batches returns a source's batches and their first rows; kept is false
+// when the source is to be read back from staging (batches is then nil).
+// With take, the hand gives them up and the caller releases them.
+func (h *hand) batches(source string, take bool) (batches []arrow.Record, firsts []int, kept bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := h.sources[source]
 	if s == nil {
 		return nil, nil, true // it produced no batch
+	}
+	if !take {
+		return s.batches, s.firsts, !s.over
 	}
 	delete(h.sources, source)
 	for _, b := range s.batches {

@@ -272,43 +272,48 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 			}
 		}
 	}()
-	// The batches in hand are annotated at once and queue for the writer
-	// (they take no more memory queued than kept), so that people are
-	// built while end_user_sources is still being encoded; batches read
-	// back from staging queue one at a time.
-	queue := 1
-	if h != nil {
-		queue = h.queue()
-	}
-	sources := writeBehind(part.Table(ctx, schemas.TableSources, schemas.EndUserSources), queue)
-	annotate := func(rec arrow.Record, first int) error {
-		out, err := res.Annotate(opt.Mem, rec, first)
-		if err != nil {
-			return err
-		}
-		gather(wbTargets, out)
-		return sources.write(out)
-	}
-	// Source by source, in staged order: the table's rows come in the order
-	// of the pipeline's sources, each in the order it was read.
+	// First every batch's surviving values (kept batches stay kept); then
+	// end_users is built (on two goroutines) while this one stamps person
+	// ids on the batches again and end_user_sources is encoded: the tables'
+	// phase keeps both cores busy.
 	for _, d := range staged {
-		if err := annotateSource(ctx, st, h, d, firsts[d.Source], annotate); err != nil {
-			sources.close()
+		if err := eachBatch(ctx, st, h, d, firsts[d.Source], false, res.Survive); err != nil {
 			return err
 		}
 	}
-	users := writeBehind(part.Table(ctx, schemas.TableUsers, schemas.EndUsers), 1)
-	defer sources.close() // after a failure below: the writer's goroutine ends
+	users := writeBehind(part.Table(ctx, schemas.TableUsers, schemas.EndUsers))
 	// end_users batches are kept only when a write-back needs their values.
 	var people []arrow.Record
 	defer func() { release(people) }()
-	err := res.People(opt.Mem, extract.DefaultBatchRows, func(rec arrow.Record) error {
-		if len(wbTargets) > 0 {
-			rec.Retain()
-			people = append(people, rec)
+	built := make(chan error, 1)
+	go func() {
+		built <- res.People(opt.Mem, extract.DefaultBatchRows, func(rec arrow.Record) error {
+			if len(wbTargets) > 0 {
+				rec.Retain()
+				people = append(people, rec)
+			}
+			return users.write(rec)
+		})
+	}()
+	sources := writeBehind(part.Table(ctx, schemas.TableSources, schemas.EndUserSources))
+	// Source by source, in staged order: the table's rows come in the order
+	// of the pipeline's sources, each in the order it was read.
+	var err error
+	for _, d := range staged {
+		if err = eachBatch(ctx, st, h, d, firsts[d.Source], true, func(rec arrow.Record, first int) error {
+			out, err := res.PersonIDs(opt.Mem, rec, first)
+			if err != nil {
+				return err
+			}
+			gather(wbTargets, out)
+			return sources.write(out)
+		}); err != nil {
+			break
 		}
-		return users.write(rec)
-	})
+	}
+	if berr := <-built; err == nil {
+		err = berr
+	}
 	if cerr := users.close(); err == nil {
 		err = cerr
 	}
@@ -355,19 +360,21 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	return wbErr
 }
 
-// annotateSource calls annotate with each batch of a source: kept in hand,
-// or else read back from its staging; firsts are their first rows in the
-// resolver when not in hand.
-func annotateSource(ctx context.Context, st *staging, h *hand, d *stageDone, firsts []int, annotate func(arrow.Record, int) error) error {
+// eachBatch calls fn with each batch of a source and its first row in the
+// resolver: kept in hand (given up when take), or else read back from its
+// staging; firsts are the first rows when not in hand.
+func eachBatch(ctx context.Context, st *staging, h *hand, d *stageDone, firsts []int, take bool, fn func(arrow.Record, int) error) error {
 	if h != nil {
-		batches, inHand, kept := h.take(d.Source)
+		batches, inHand, kept := h.batches(d.Source, take)
 		if kept {
 			var err error
 			for i, b := range batches {
 				if err == nil {
-					err = annotate(b, inHand[i])
+					err = fn(b, inHand[i])
 				}
-				b.Release()
+				if take {
+					b.Release()
+				}
 			}
 			return err
 		}
@@ -379,7 +386,7 @@ func annotateSource(ctx context.Context, st *staging, h *hand, d *stageDone, fir
 			return fmt.Errorf("staging of %s holds more batches than were extracted", d.Source)
 		}
 		i++
-		return annotate(rec, firsts[i-1])
+		return fn(rec, firsts[i-1])
 	})
 	if err == nil && i != len(firsts) {
 		err = fmt.Errorf("staging of %s holds fewer batches than were extracted", d.Source)
@@ -400,8 +407,8 @@ type behind struct {
 	result error
 }
 
-func writeBehind(w *load.TableWriter, queue int) *behind {
-	b := &behind{recs: make(chan arrow.Record, queue), done: make(chan error, 1)}
+func writeBehind(w *load.TableWriter) *behind {
+	b := &behind{recs: make(chan arrow.Record, 1), done: make(chan error, 1)}
 	go func() {
 		var err error
 		for rec := range b.recs {

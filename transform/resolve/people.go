@@ -35,33 +35,36 @@ func fieldArrays(rec arrow.Record) [nFields]*array.String {
 	return out
 }
 
-// Annotate returns rec, added with its first row at first, with person_id
-// filled, and gathers each person's surviving values for People. Call it
-// once for every batch added, in any order. The caller releases both
-// records.
+// Annotate is Survive, then PersonIDs: rec with person_id filled.
 func (res *Result) Annotate(mem memory.Allocator, rec arrow.Record, first int) (arrow.Record, error) {
+	if err := res.Survive(rec, first); err != nil {
+		return nil, err
+	}
+	return res.PersonIDs(mem, rec, first)
+}
+
+// Survive gathers the surviving values and person ids of rec's persons
+// for People and PersonIDs: rec was added with its first row at first.
+// Call it once for every batch added, in any order, before People.
+func (res *Result) Survive(rec arrow.Record, first int) error {
 	n := int(rec.NumRows())
 	if first < 0 || first+n > len(res.src) || res.done+n > len(res.src) {
-		return nil, fmt.Errorf("resolve: annotating more rows than were added")
+		return fmt.Errorf("resolve: annotating more rows than were added")
 	}
 	src := rec.Column(schemas.SrcSource).(*array.String)
 	sid := rec.Column(schemas.SrcSourceID).(*array.String)
 	cre := rec.Column(schemas.SrcCreatedAt).(*array.Timestamp)
 	cols := fieldArrays(rec)
-	pb := array.NewStringBuilder(mem)
-	defer pb.Release()
-	pb.Reserve(n)
 	for i := 0; i < n; i++ {
 		row := first + i
 		s, id := src.Value(i), sid.Value(i)
 		if res.check[row] != res.rowHash(s, id) {
-			return nil, fmt.Errorf("resolve: a batch annotated at another row than it was added at")
+			return fmt.Errorf("resolve: a batch annotated at another row than it was added at")
 		}
 		p := res.person[row]
 		if res.pid[p] == (uuid.UUID{}) {
 			res.pid[p] = personID("record:", []byte(s+":"+id))
 		}
-		pb.Append(res.pid[p].String())
 		if cre.IsValid(i) {
 			res.created[p] = min(res.created[p], int64(cre.Value(i)))
 		}
@@ -81,11 +84,40 @@ func (res *Result) Annotate(mem memory.Allocator, rec arrow.Record, first int) (
 		}
 	}
 	res.done += n
-	cols2 := slices.Clone(rec.Columns())
+	return nil
+}
+
+// PersonIDs returns rec, added with its first row at first and passed to
+// Survive, with person_id filled. It only reads the result, so it may run
+// beside People. The caller releases both records.
+func (res *Result) PersonIDs(mem memory.Allocator, rec arrow.Record, first int) (arrow.Record, error) {
+	n := int(rec.NumRows())
+	if first < 0 || first+n > len(res.src) {
+		return nil, fmt.Errorf("resolve: person ids of rows that were not added")
+	}
+	src := rec.Column(schemas.SrcSource).(*array.String)
+	sid := rec.Column(schemas.SrcSourceID).(*array.String)
+	pb := array.NewStringBuilder(mem)
+	defer pb.Release()
+	pb.Reserve(n)
+	pb.ReserveData(36 * n)
+	var text [36]byte
+	for i := 0; i < n; i++ {
+		row := first + i
+		if res.check[row] != res.rowHash(src.Value(i), sid.Value(i)) {
+			return nil, fmt.Errorf("resolve: a batch annotated at another row than it was added at")
+		}
+		pid := res.pid[res.person[row]]
+		if pid == (uuid.UUID{}) {
+			return nil, fmt.Errorf("resolve: person ids asked before Survive")
+		}
+		pb.BinaryBuilder.Append(uuidText(&text, pid))
+	}
+	cols := slices.Clone(rec.Columns())
 	pids := pb.NewArray()
 	defer pids.Release()
-	cols2[schemas.SrcPersonID] = pids
-	return array.NewRecord(rec.Schema(), cols2, rec.NumRows()), nil
+	cols[schemas.SrcPersonID] = pids
+	return array.NewRecord(rec.Schema(), cols, rec.NumRows()), nil
 }
 
 // ref interns a surviving value. The email is already interned by Add, as

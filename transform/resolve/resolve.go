@@ -4,9 +4,10 @@
 // It works in two passes over normalised end_user_sources batches: Add reads
 // each record's identifiers (batches may come in any order: a run adds them
 // as its sources produce them), Resolve clusters them (union-find over
-// record indices), then Annotate is called with each batch again, in any
-// order, with the row index Add gave it, to stamp person_id and gather each
-// person's surviving values.
+// record indices), then Survive is called with each batch again, in any
+// order, with the row index Add gave it, to gather each person's surviving
+// values; then People builds end_users while PersonIDs stamps person_id on
+// each batch (both only read the result, so they run side by side).
 //
 // Memory is what lets it take 10 million records: identifiers are interned
 // once (intern.go) and records are rows of flat arrays (source, updated_at,
