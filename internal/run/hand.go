@@ -44,18 +44,19 @@ type added struct {
 	rec    arrow.Record
 }
 
-// handBudget is the memory kept batches may take: a sixth of the soft
-// memory limit (1.25 GiB unless GOMEMLIMIT says otherwise: 213 MiB, about
-// 700,000 records), 256 MiB without one. Kept batches cost more memory
-// than their size (the collector lets the heap grow to twice what is
-// live), and reading staged batches back costs ~0.1 µs a record (make
-// bench), so beyond that a run reads back. A variable, so that a test can
-// make it small.
+// handBudget is the memory kept batches may take: a sixteenth of the soft
+// memory limit (1.25 GiB unless GOMEMLIMIT says otherwise: 80 MiB, about
+// 260,000 records), 80 MiB without one. Kept batches cost about twice
+// their size in resident memory (the collector lets the heap grow to twice
+// what is live: at 1M records a budget of a third took the peak from 0.55
+// to 1.3 GB), while reading staged batches back costs ~0.1 µs a record
+// (make bench); so beyond that a run reads back. A variable, so that a
+// test can make it small.
 var handBudget = func() int64 {
 	if limit := debug.SetMemoryLimit(-1); limit != math.MaxInt64 {
-		return limit / 6
+		return limit / 16
 	}
-	return 256 << 20
+	return 80 << 20
 }
 
 func newHand(r *resolve.Resolver) *hand {
