@@ -163,7 +163,9 @@ func TestLease(t *testing.T) {
 				errs := make([]error, n)
 				var wg sync.WaitGroup
 				for i := range n {
-					wg.Go(func() { won[i], errs[i] = Acquire(ctx, st, dir, Self(fmt.Sprintf("run-%d", i), "all"), time.Minute, nil) })
+					wg.Go(func() {
+						won[i], errs[i] = Acquire(ctx, st, dir, Self(fmt.Sprintf("run-%d", i), "all"), time.Minute, nil)
+					})
 				}
 				wg.Wait()
 				winners := 0
