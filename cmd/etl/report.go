@@ -94,7 +94,7 @@ func report(ctx context.Context, w io.Writer, uri string, sum *run.Summary) erro
 				fields = append(fields, fmt.Sprintf("%s %d", f, n))
 			}
 			slices.Sort(fields)
-			fmt.Fprintf(w, "  %-10s planned %d, sent %d, failed %d, unchanged %d (%s)\n", t, s.Planned, s.Sent, s.Failed, s.Unchanged, strings.Join(fields, ", "))
+			fmt.Fprintf(w, "  %-10s planned %d, sent %d, failed %d, conflicts %d, unchanged %d (%s)\n", t, s.Planned, s.Sent, s.Failed, s.Conflicts, s.Unchanged, strings.Join(fields, ", "))
 		}
 	}
 	fmt.Fprintf(w, "\nTables under %s (DuckDB: SELECT * FROM read_parquet('%s/end_users/dt=%s/*.parquet'))\n\n", uri, uri, sum.RunDate)

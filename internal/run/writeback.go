@@ -25,6 +25,7 @@ type WritebackStats struct {
 	Planned   int64            `json:"planned"` // records with a non-empty patch
 	Sent      int64            `json:"sent"`
 	Failed    int64            `json:"failed"`
+	Conflicts int64            `json:"conflicts"` // fields left out: the vendor keeps them unique and another record has the value
 	Unchanged int64            `json:"unchanged"`
 	Fields    map[string]int64 `json:"fields"`
 	Sample    []PlanSample     `json:"sample,omitempty"`
@@ -151,8 +152,19 @@ func writeBack(ctx context.Context, mem memory.Allocator, ts map[string]*target,
 	slices.Sort(names)
 	for _, name := range names {
 		t := ts[name]
-		patches, unchanged := writeback.Plan(t.cfg.Mode, t.cfg.Fields, t.current, resolved)
-		st := &WritebackStats{Planned: int64(len(patches)), Unchanged: unchanged, Fields: writeback.FieldCounts(patches), DryRun: dryRun}
+		pl := writeback.Plan(name, t.cfg.Mode, t.cfg.Fields, t.current, resolved)
+		patches := pl.Patches
+		st := &WritebackStats{Planned: int64(len(patches)), Conflicts: int64(len(pl.Conflicts)), Unchanged: pl.Unchanged,
+			Fields: writeback.FieldCounts(patches), DryRun: dryRun}
+		// Conflicts are not failures: they go to rejects, dry run or not,
+		// and never count against max_failed_ratio.
+		for _, c := range pl.Conflicts {
+			rejects = append(rejects, c.Reject(name))
+		}
+		if len(pl.Conflicts) > 0 {
+			opt.Log.Warn("write-back conflicts: values the vendor keeps unique are held by other records; see rejects",
+				"target", name, "conflicts", len(pl.Conflicts))
+		}
 		for _, p := range patches[:min(5, len(patches))] {
 			st.Sample = append(st.Sample, PlanSample{SourceID: p.SourceID, Set: p.Set})
 		}
@@ -190,7 +202,7 @@ func writeBack(ctx context.Context, mem memory.Allocator, ts map[string]*target,
 		if err != nil {
 			return rejects, fmt.Errorf("write-back to %s: %w", name, err)
 		}
-		opt.Log.Info("write-back done", "target", name, "sent", st.Sent, "failed", st.Failed, "unchanged", st.Unchanged)
+		opt.Log.Info("write-back done", "target", name, "sent", st.Sent, "failed", st.Failed, "conflicts", st.Conflicts, "unchanged", st.Unchanged)
 		if st.Sent > 0 && float64(st.Failed)/float64(st.Sent) > t.cfg.MaxFailedRatio {
 			failures = append(failures, fmt.Errorf("write-back to %s: %d of %d items failed (max_failed_ratio %g); see rejects", name, st.Failed, st.Sent, t.cfg.MaxFailedRatio))
 		}

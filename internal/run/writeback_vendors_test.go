@@ -335,62 +335,151 @@ func TestWritebackStageMatchesInline(t *testing.T) {
 	staged.checkFilled(t, n, false)
 }
 
-func TestWritebackDixaDuplicateEmailRejected(t *testing.T) {
+// wbRejects reads the write-back rejects of a target as "source_id | reason
+// | raw", sorted.
+func wbRejects(t *testing.T, out, target string) []string {
+	t.Helper()
+	rows := duckdb.Query(t, fmt.Sprintf(`SELECT source_id || ' | ' || reason || ' | ' || raw AS r FROM read_parquet('%s')
+		WHERE stage = 'writeback' AND source = '%s' ORDER BY r`, duckdb.Glob(out, "rejects", wbDate), target))
+	got := []string{}
+	for _, r := range rows {
+		got = append(got, r["r"].(string))
+	}
+	return got
+}
+
+// Dixa keeps a primary email unique: the plan leaves out what another
+// record holds, the run succeeds, and a second run sends nothing. A value
+// taken after extraction is Dixa's own refusal, and that fails the run.
+func TestWritebackDixaConflictsThenRefusal(t *testing.T) {
 	e := newWBEnv(t, 0)
 	e.dixa.Insert(
-		dixa.EndUser{Email: "a@acme.example", ExternalID: "u-a", CreatedAt: "2024-01-01T00:00:00.000Z"},
+		dixa.EndUser{Email: "A@acme.example", ExternalID: "u-a", CreatedAt: "2024-01-01T00:00:00.000Z"},
 		dixa.EndUser{ExternalID: "u-a", CreatedAt: "2024-01-01T00:00:00.000Z"}, // a's second record: its email is taken
 		dixa.EndUser{ExternalID: "u-c", CreatedAt: "2024-01-01T00:00:00.000Z"},
 	)
 	e.planhat.Insert(planhat.EndUser{Email: "c@acme.example", ExternalID: "u-c"})
 	ids := e.dixa.Records()
 	out := t.TempDir()
-	wb := "  - {target: dixa, fields: [email], max_failed_ratio: 0.5}\n"
+	wb := "  - {target: dixa, fields: [email]}\n"
 	sum := e.run(t, out, wb, Options{})
-	if st := sum.Writeback["dixa"]; st.Sent != 2 || st.Failed != 1 || st.Unchanged != 1 {
-		t.Fatalf("dixa: %+v", st)
+	if st := sum.Writeback["dixa"]; st.Planned != 1 || st.Sent != 1 || st.Failed != 0 || st.Conflicts != 1 || st.Unchanged != 2 || sum.Status != StatusSucceeded {
+		t.Fatalf("dixa: %+v, status %s", st, sum.Status)
 	}
 	if got := e.dixa.Records(); got[1].Email != "" || got[2].Email != "c@acme.example" {
 		t.Fatalf("dixa after write-back: %+v", got)
 	}
-	rows := duckdb.Query(t, fmt.Sprintf(`SELECT source_id, reason FROM read_parquet('%s') WHERE stage = 'writeback' AND source = 'dixa'`, duckdb.Glob(out, "rejects", wbDate)))
-	if len(rows) != 1 || rows[0]["source_id"] != ids[1].ID || !strings.Contains(rows[0]["reason"].(string), "EmailExists: An end user with email a@acme.example already exists") {
-		t.Fatalf("rejects: %v", rows)
+	if ws := e.writes()["dixa"]; len(ws) != 1 || ws[0].Items != 1 {
+		t.Fatalf("dixa received %v; the conflict must not be sent", ws)
 	}
-	// Only the refused item is sent again, and alone it fails the run.
-	before := len(e.writes()["dixa"])
-	sum, err := Run(context.Background(), e.pipeline(t, t.TempDir(), wb), Options{RunDate: wbDate})
-	if err == nil || !strings.Contains(err.Error(), "1 of 1 items failed") {
-		t.Fatalf("second run: %v", err)
+	want := []string{ids[1].ID + ` | conflict: email a@acme.example is held by ` + ids[0].ID + ` | {"email":"a@acme.example"}`}
+	if got := wbRejects(t, out, "dixa"); !slices.Equal(got, want) {
+		t.Fatalf("rejects: %v, want %v", got, want)
 	}
-	if ws := e.writes()["dixa"]; len(ws) != before+1 || ws[len(ws)-1].Items != 1 || sum.Writeback["dixa"].Failed != 1 {
-		t.Fatalf("second run: %d write requests, stats %+v", len(ws)-before, sum.Writeback["dixa"])
+	// A second run sends nothing and counts the conflict again.
+	sum = e.run(t, t.TempDir(), wb, Options{})
+	if st := sum.Writeback["dixa"]; st.Sent != 0 || st.Conflicts != 1 || st.Unchanged != 3 || len(e.writes()["dixa"]) != 1 {
+		t.Fatalf("second run: %+v, %d write requests", st, len(e.writes()["dixa"]))
+	}
+
+	// d's email is taken by a record created after extraction: Dixa refuses it.
+	e.dixa.Insert(dixa.EndUser{ExternalID: "u-d", CreatedAt: "2024-01-01T00:00:00.000Z"})
+	e.planhat.Insert(planhat.EndUser{Email: "d@acme.example", ExternalID: "u-d"})
+	out = t.TempDir()
+	e.run(t, out, wb, Options{Stage: StageExtract})
+	e.run(t, out, wb, Options{Stage: StageResolve})
+	e.dixa.Insert(dixa.EndUser{Email: "d@acme.example", CreatedAt: "2024-01-01T00:00:00.000Z"})
+	sum, err := Run(context.Background(), e.pipeline(t, out, wb), Options{RunDate: wbDate, Stage: StageWriteback})
+	if err == nil || !strings.Contains(err.Error(), "1 of 1 items failed") || sum.Status != StatusFailed {
+		t.Fatalf("a refusal by Dixa must fail the run: %v", err)
+	}
+	if st := sum.Writeback["dixa"]; st.Sent != 1 || st.Failed != 1 || st.Conflicts != 1 {
+		t.Fatalf("dixa: %+v", st)
+	}
+	got := wbRejects(t, out, "dixa")
+	want = append(want, e.dixa.Records()[3].ID+` | dixa: EmailExists: An end user with email d@acme.example already exists | {"email":"d@acme.example"}`)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("rejects: %v, want %v", got, want)
 	}
 }
 
-func TestWritebackUserlotRefusalRejectedAndRunFails(t *testing.T) {
+// Userlot keeps external_id unique per product; Planhat keeps nothing
+// unique, so both of a person's Planhat records get the phone.
+func TestWritebackUserlotConflictPlanhatUntouched(t *testing.T) {
 	e := newWBEnv(t, 0)
 	e.userlot.Insert(
 		userlot.EndUser{Email: "x@acme.example", ExternalID: "u-x"},
 		userlot.EndUser{Email: "x@acme.example"}, // the same person twice: u-x is taken
 		userlot.EndUser{Email: "z@acme.example"},
 	)
-	e.planhat.Insert(planhat.EndUser{Email: "z@acme.example", ExternalID: "u-z"})
+	e.planhat.Insert(
+		planhat.EndUser{Email: "z@acme.example", ExternalID: "u-z", Phone: "+4520100009"},
+		planhat.EndUser{Email: "x@acme.example", ExternalID: "u-x", UpdatedAt: "2025-01-01T00:00:00.000Z", Phone: "+4520100007"},
+		planhat.EndUser{Email: "X@acme.example"},
+		planhat.EndUser{Email: "x@acme.example"},
+	)
 	ids := e.userlot.Records()
 	out := t.TempDir()
-	sum, err := Run(context.Background(), e.pipeline(t, out, "  - {target: userlot, fields: [external_id]}\n"), Options{RunDate: wbDate})
-	if err == nil || !strings.Contains(err.Error(), "1 of 2 items failed") || sum.Status != StatusFailed {
-		t.Fatalf("want a write-back failure, got %v", err)
+	sum := e.run(t, out, "  - {target: userlot, fields: [external_id]}\n  - {target: planhat, fields: [phone]}\n", Options{})
+	if st := sum.Writeback["userlot"]; st.Sent != 1 || st.Failed != 0 || st.Conflicts != 1 || st.Unchanged != 2 {
+		t.Fatalf("userlot: %+v", st)
+	}
+	if st := sum.Writeback["planhat"]; st.Sent != 2 || st.Conflicts != 0 {
+		t.Fatalf("planhat: %+v", st)
 	}
 	if got := e.userlot.Records(); got[1].ExternalID != "" || got[2].ExternalID != "u-z" {
 		t.Fatalf("userlot after write-back: %+v", got)
 	}
-	rows := duckdb.Query(t, fmt.Sprintf(`SELECT source_id, reason FROM read_parquet('%s') WHERE stage = 'writeback' AND source = 'userlot'`, duckdb.Glob(out, "rejects", wbDate)))
-	if len(rows) != 1 || rows[0]["source_id"] != ids[1].ID || !strings.Contains(rows[0]["reason"].(string), "HTTP 422: External id u-x has already been taken") {
-		t.Fatalf("rejects: %v", rows)
+	if puts := len(e.writes()["userlot"]); puts != 1 {
+		t.Fatalf("%d PUTs for 1 item sent", puts)
 	}
-	if puts := len(e.writes()["userlot"]); int64(puts) != sum.Writeback["userlot"].Sent {
-		t.Fatalf("%d PUTs for %d items sent", puts, sum.Writeback["userlot"].Sent)
+	want := []string{ids[1].ID + ` | conflict: external_id u-x is held by ` + ids[0].ID + ` | {"external_id":"u-x"}`}
+	if got := wbRejects(t, out, "userlot"); !slices.Equal(got, want) {
+		t.Fatalf("rejects: %v, want %v", got, want)
+	}
+	if got := wbRejects(t, out, "planhat"); len(got) != 0 {
+		t.Fatalf("planhat rejects: %v", got)
+	}
+	for _, u := range e.planhat.Users()[2:] {
+		if u.Phone != "+4520100007" {
+			t.Fatalf("planhat after write-back: %+v", u)
+		}
+	}
+}
+
+// A dry run plans around conflicts too: counted, in rejects, out of the plan.
+func TestWritebackConflictsDryRun(t *testing.T) {
+	e := newWBEnv(t, 0)
+	e.dixa.Insert(
+		dixa.EndUser{ExternalID: "u-a", CreatedAt: "2024-01-01T00:00:00.000Z"},
+		dixa.EndUser{ExternalID: "u-a", CreatedAt: "2024-01-01T00:00:00.000Z"},
+	)
+	e.planhat.Insert(planhat.EndUser{Email: "a@acme.example", ExternalID: "u-a", FirstName: "Ada", Phone: "+4520100001"})
+	ids := e.dixa.Records()
+	out := t.TempDir()
+	sum := e.run(t, out, "  - {target: dixa, fields: [email, phone, first_name]}\n", Options{DryRun: true})
+	if st := sum.Writeback["dixa"]; !st.DryRun || st.Sent != 0 || st.Planned != 2 || st.Conflicts != 2 || st.Fields["email"] != 1 || st.Fields["phone"] != 1 || st.Fields["first_name"] != 2 {
+		t.Fatalf("dixa: %+v", st)
+	}
+	if ws := e.writes()["dixa"]; len(ws) != 0 {
+		t.Fatalf("a dry run sent %d requests", len(ws))
+	}
+	want := []string{
+		ids[1].ID + ` | conflict: email a@acme.example is held by ` + ids[0].ID + ` | {"email":"a@acme.example"}`,
+		ids[1].ID + ` | conflict: phone +4520100001 is held by ` + ids[0].ID + ` | {"phone":"+4520100001"}`,
+	}
+	if got := wbRejects(t, out, "dixa"); !slices.Equal(got, want) {
+		t.Fatalf("rejects: %v, want %v", got, want)
+	}
+	rows := duckdb.Query(t, fmt.Sprintf(`SELECT source_id, string_agg(field, ',' ORDER BY field) AS fields FROM read_parquet('%s') GROUP BY source_id`,
+		duckdb.Glob(out, "writeback_plan", wbDate)))
+	plan := map[string]string{}
+	for _, r := range rows {
+		plan[r["source_id"].(string)] = r["fields"].(string)
+	}
+	if want := map[string]string{ids[0].ID: "email,first_name,phone", ids[1].ID: "first_name"}; !maps.Equal(plan, want) {
+		t.Fatalf("writeback_plan: %v, want %v", plan, want)
 	}
 }
 

@@ -105,3 +105,50 @@ func TestBulkCreateAndRefusedBodies(t *testing.T) {
 		t.Fatalf("an oversized body logged %d items", log[len(log)-1].Items)
 	}
 }
+
+// Email and phone are unique in the organisation within one request too:
+// the first item to take a value gets it, a later one is refused, and a value
+// an earlier item gave up is free again.
+func TestPatchUniqueWithinOneRequest(t *testing.T) {
+	em, srv := start(t, 0)
+	em.Insert(EndUser{PhoneNumber: "+4520100000"}, EndUser{}, EndUser{}, EndUser{})
+	u := em.Records()
+	body := fmt.Sprintf(`{"data":[
+		{"id":%q,"phoneNumber":"+4520100001","email":"Shared@acme.example"},
+		{"id":%q,"phoneNumber":"+4520100001"},
+		{"id":%q,"email":"shared@ACME.example"},
+		{"id":%q,"phoneNumber":"+4520100000"},
+		{"id":%q,"phoneNumber":"+4520100000"}
+	]}`, u[1].ID, u[2].ID, u[3].ID, u[0].ID, u[0].ID)
+	// u[0]'s last two items keep its own phone: no conflict with itself.
+	code, b := send(t, http.MethodPatch, srv.URL+"/v1/endusers", body)
+	var ans bulkAnswer
+	if code != 200 || json.Unmarshal(b, &ans) != nil || len(ans.Data) != 5 {
+		t.Fatalf("%d %s", code, b)
+	}
+	want := []string{"", "PhoneNumberExists", "EmailExists", "", ""}
+	for i, o := range ans.Data {
+		typ := ""
+		if o.Type != "BulkActionSuccess" {
+			typ = o.Type
+			if o.Error != nil {
+				typ = o.Error.Type
+			}
+		}
+		if typ != want[i] {
+			t.Errorf("item %d: %+v, want %q", i, o, want[i])
+		}
+	}
+	// u[1] gives its phone up, and a later item of the same request takes it.
+	code, b = send(t, http.MethodPatch, srv.URL+"/v1/endusers", fmt.Sprintf(`{"data":[
+		{"id":%q,"phoneNumber":"+4520100009"},
+		{"id":%q,"phoneNumber":"+4520100001"}
+	]}`, u[1].ID, u[2].ID))
+	if code != 200 || json.Unmarshal(b, &ans) != nil || ans.Data[0].Type != "BulkActionSuccess" || ans.Data[1].Type != "BulkActionSuccess" {
+		t.Fatalf("a value given up in the same request: %d %s", code, b)
+	}
+	got := em.Records()
+	if got[1].PhoneNumber != "+4520100009" || got[2].PhoneNumber != "+4520100001" || got[3].Email != "" || got[1].Email != "Shared@acme.example" {
+		t.Fatalf("records: %+v", got)
+	}
+}

@@ -94,3 +94,25 @@ func TestPutRefusals(t *testing.T) {
 		t.Fatalf("a refused PUT changed the record: %+v", after[0])
 	}
 }
+
+// external_id is unique in the product: a PUT giving another record's id is
+// refused as Userlot refuses it, while a record's own id is no conflict.
+func TestPutExternalIDUnique(t *testing.T) {
+	em, url := start(t, 0)
+	em.Insert(EndUser{ExternalID: "u-1"}, EndUser{})
+	u := em.Records()
+	code, got := put(t, url, `{"id":"`+u[1].ID+`","external_id":"u-1"}`)
+	if code != 422 || got["error"] != "External id u-1 has already been taken" {
+		t.Fatalf("another record's external_id: %d %v", code, got)
+	}
+	if code, got := put(t, url, `{"id":"`+u[0].ID+`","external_id":"u-1","first_name":"Ada"}`); code != 200 || got["first_name"] != "Ada" {
+		t.Fatalf("a record's own external_id: %d %v", code, got)
+	}
+	// Once u-1 is given up, another record may take it.
+	if code, _ := put(t, url, `{"id":"`+u[0].ID+`","external_id":"u-0"}`); code != 200 {
+		t.Fatalf("changing an external_id: %d", code)
+	}
+	if code, got := put(t, url, `{"id":"`+u[1].ID+`","external_id":"u-1"}`); code != 200 || got["external_id"] != "u-1" {
+		t.Fatalf("a freed external_id: %d %v", code, got)
+	}
+}
