@@ -15,9 +15,13 @@ import (
 	"etl/schemas"
 )
 
-// historyTimeout bounds writing the runs row: it is the last act of a run
-// that may be stopping, and must not keep it alive.
-const historyTimeout = 10 * time.Second
+// Writing the runs row is the last act of a run, even of one being stopped
+// (SIGTERM), but must not keep a stopping process alive: it gets
+// historyTimeout, and historyGrace once ctx has ended.
+const (
+	historyTimeout = 10 * time.Second
+	historyGrace   = 1500 * time.Millisecond
+)
 
 // RunsKey is where the runs row of one invocation goes.
 func RunsKey(sum *Summary) string {
@@ -29,8 +33,11 @@ func RunsKey(sum *Summary) string {
 // prints, exactly (redacted as printed), and redact is applied to the
 // error. Each row is a file of its own, never replaced.
 func Record(ctx context.Context, uri string, sum *Summary, summary string, redact func(string) string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), historyTimeout)
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), historyTimeout)
 	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(historyGrace, cancel) })
+	defer stop()
+	ctx = hctx
 	out, err := store.Open(ctx, uri)
 	if err != nil {
 		return err
