@@ -308,7 +308,7 @@ func lockFile(t *testing.T, dir string) (holder struct {
 	Expires time.Time `json:"expires_at"`
 }) {
 	t.Helper()
-	m, _ := filepath.Glob(filepath.Join(dir, "_locks", "dt="+runDate, "*.json"))
+	m, _ := filepath.Glob(filepath.Join(dir, "_locks", "dt="+runDate, "tables", "*.json"))
 	if len(m) == 0 {
 		t.Fatal("no lock file")
 	}
@@ -536,5 +536,66 @@ func TestRunsHistory(t *testing.T) {
 	}
 	if string(bf.Dates[1].Run) != backfilled[1]["summary"] {
 		t.Fatalf("the backfilled date's row holds\n%s\nthe backfill printed\n%s", backfilled[1]["summary"], bf.Dates[1].Run)
+	}
+}
+
+// The DAG's extract tasks, one per source, run at once; a stage that builds
+// the tables waits for none of them, it fails while one runs, and an
+// extract fails while the tables are being built.
+func TestLockScope(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	writeExport(t, dir, runDate, 20)
+	em, url := startPlanhat(t, 2500)
+	p := filepath.Join(dir, "p.yaml")
+	os.WriteFile(p, []byte(fmt.Sprintf(`version: 1
+sources:
+  planhat: {base_url: %q, token: "${PLANHAT_API_TOKEN}"}
+  files:
+    - {name: crm, path: %q, format: jsonl, shape: planhat}
+output: {uri: %q}
+`, url, filepath.Join(dir, "exports", "dt=${RUN_DATE}", "*.jsonl"), out)), 0o644)
+	env := map[string]string{"PLANHAT_API_TOKEN": token}
+	hold := func(args ...string) *etlbin.Proc {
+		em.Inject(emu.Fault{}, emu.Fault{Delay: 4 * time.Second})
+		before := len(em.Log())
+		proc := etlbin.Start(t, env, append([]string{"run", p, "--run-date", runDate}, args...)...)
+		for deadline := time.Now().Add(30 * time.Second); len(em.Log()) < before+2; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				proc.Signal(t, os.Kill)
+				t.Fatalf("the run never asked for its second page\n%s", proc.Wait(t).Stderr)
+			}
+		}
+		return proc
+	}
+	refused := func(res etlbin.Result, holder string) {
+		t.Helper()
+		if s := summaryOf(t, res); res.Code != 1 || !strings.Contains(s.Error, "run "+holder+" holds it") {
+			t.Fatalf("exit %d, %q; want refused naming run %s", res.Code, s.Error, holder)
+		}
+	}
+
+	a := hold("--stage", "extract", "--only", "planhat")
+	if res := etlbin.Run(t, env, "run", p, "--run-date", runDate, "--stage", "extract", "--only", "crm"); res.Code != 0 {
+		t.Fatalf("an extract of another source beside it: exit %d\n%s", res.Code, res.Stderr)
+	}
+	r := etlbin.Run(t, env, "run", p, "--run-date", runDate, "--stage", "resolve")
+	ra := a.Wait(t)
+	refused(r, summaryOf(t, ra).RunID)
+	if ra.Code != 0 {
+		t.Fatalf("the planhat extract: exit %d\n%s", ra.Code, ra.Stderr)
+	}
+	if res := etlbin.Run(t, env, "run", p, "--run-date", runDate, "--stage", "resolve"); res.Code != 0 {
+		t.Fatalf("resolve once the extracts are done: exit %d\n%s", res.Code, res.Stderr)
+	}
+
+	// Building the tables from planhat alone: crm's staging is not locked,
+	// the tables are.
+	all := hold("--only", "planhat")
+	e := etlbin.Run(t, env, "run", p, "--run-date", runDate, "--stage", "extract", "--only", "crm", "--force")
+	rall := all.Wait(t)
+	refused(e, summaryOf(t, rall).RunID)
+	if rall.Code != 0 {
+		t.Fatalf("the run beside the refused extract: exit %d\n%s", rall.Code, rall.Stderr)
 	}
 }

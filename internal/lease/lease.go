@@ -149,6 +149,24 @@ func Acquire(ctx context.Context, st Store, dir string, me Holder, ttl time.Dura
 	return nil, fmt.Errorf("could not take the lock %s: too many other takers at once", st.URI(dir))
 }
 
+// Free returns nil when nobody holds dir's lease, else a *HeldError naming
+// its live holder: for a run that must not start while another holds a
+// lease it does not need to take.
+func Free(ctx context.Context, st Store, dir string) error {
+	gens, _, err := scan(ctx, st, dir)
+	if err != nil {
+		return err
+	}
+	top, err := read(ctx, st, gens)
+	if err != nil {
+		return err
+	}
+	if now := time.Now().UTC(); top != nil && live(*top, now) {
+		return &HeldError{Holder: *top, Now: now}
+	}
+	return nil
+}
+
 func (l *Lease) key() string { return fmt.Sprintf("%s%020d.json", l.dir, l.gen) }
 
 // Holder is who this lease says holds it.

@@ -61,6 +61,7 @@ func TestLease(t *testing.T) {
 				}
 				_, err = Acquire(ctx, st, dir, Self("run-b", "all"), time.Minute, nil)
 				held(t, err, "run-a")
+				held(t, Free(ctx, st, dir), "run-a")
 				// Another name is another lease.
 				c, err := Acquire(ctx, st, "_locks/dt=2026-03-02/", Self("run-c", "all"), time.Minute, nil)
 				if err != nil {
@@ -73,6 +74,9 @@ func TestLease(t *testing.T) {
 					t.Fatal(err)
 				}
 				c.Release(ctx)
+				if err := Free(ctx, st, dir); err != nil {
+					t.Fatalf("after release: %v", err)
+				}
 				b, err := Acquire(ctx, st, dir, Self("run-b", "all"), time.Minute, nil)
 				if err != nil {
 					t.Fatalf("after release: %v", err)

@@ -60,7 +60,7 @@ type Options struct {
 	// empty: for measuring its cost only (make bench).
 	NoChanges bool
 
-	lock *lease.Lease // the run date's lock, once taken
+	lock *dateLock // the run date's lock, once taken
 }
 
 // Progress receives a run's progress (the terminal progress bars). Calls
@@ -165,8 +165,19 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary,
 		return err
 	}
 	// Before anything is read or written for the date: two runs of it never
-	// interleave.
-	if opt.lock, err = lock(ctx, out, opt, sum.RunID, stop); err != nil {
+	// interleave. An extract locks its sources' staging; the other stages
+	// the tables, and the staging of every source they read or write.
+	names := make([]string, 0, len(srcs))
+	for _, s := range srcs {
+		names = append(names, s.name)
+	}
+	switch opt.Stage {
+	case StageResolve:
+		names = p.SourceNames()
+	case StageWriteback:
+		names = nil
+	}
+	if opt.lock, err = lock(ctx, out, opt, sum.RunID, opt.Stage != StageExtract, names, stop); err != nil {
 		return err
 	}
 	defer func() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -25,26 +26,86 @@ import (
 // guard, and the previous partition both it and end_user_changes compare
 // with.
 
-// lockDir holds the lease of one run date of an output.
-func lockDir(date string) string { return fmt.Sprintf("_locks/dt=%s/", date) }
+// A run date's lock is several leases under _locks/dt={date}/: "tables"
+// for the stages that build, read or replace the date's tables (resolve,
+// writeback, all), and one per source for the stages that write or read
+// that source's staging. So the DAG's extract tasks, one per source, run at
+// once, while no extract runs beside a resolve, nor two runs of one stage.
+// A run takes "tables" (when it needs it) before its sources' leases, and
+// an extract checks "tables" is free after taking its own: of two runs that
+// would interleave, at least one fails.
+func tablesLock(date string) string { return fmt.Sprintf("_locks/dt=%s/tables/", date) }
 
-// lock takes the run date's lock for this run, or fails naming its holder.
-// Losing it later stops the run through stop.
-func lock(ctx context.Context, out store.Store, opt Options, runID string, stop context.CancelCauseFunc) (*lease.Lease, error) {
+func sourceLock(date, source string) string {
+	return fmt.Sprintf("_locks/dt=%s/source=%s/", date, url.PathEscape(source))
+}
+
+// dateLock is the leases a run holds.
+type dateLock struct{ leases []*lease.Lease }
+
+// Check confirms every lease is still held.
+func (d *dateLock) Check(ctx context.Context) error {
+	for _, l := range d.leases {
+		if err := l.Check(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Release releases every lease, the last taken first.
+func (d *dateLock) Release(ctx context.Context) error {
+	var errs []error
+	for i := len(d.leases) - 1; i >= 0; i-- {
+		errs = append(errs, d.leases[i].Release(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// lock takes the run date's leases this run needs (tables when it builds,
+// reads or replaces them; the staging of sources), or fails naming a
+// holder. Losing one later stops the run through stop.
+func lock(ctx context.Context, out store.Store, opt Options, runID string, tables bool, sources []string, stop context.CancelCauseFunc) (*dateLock, error) {
 	st, ok := out.(lease.Store)
 	if !ok {
 		return nil, fmt.Errorf("the output %s cannot hold a lock", out.URI(""))
 	}
-	l, err := lease.Acquire(ctx, st, lockDir(opt.RunDate), lease.Self(runID, opt.Stage), opt.LockTTL, func(err error) {
-		opt.Log.Error("the run date's lock was lost; stopping", "run_date", opt.RunDate, "error", err.Error())
-		stop(err)
-	})
-	var held *lease.HeldError
-	if errors.As(err, &held) {
-		return nil, fmt.Errorf("run date %s of %s is being written by another run: %w; this run changed nothing",
-			opt.RunDate, out.URI(""), err)
+	var dirs []string
+	if tables {
+		dirs = append(dirs, tablesLock(opt.RunDate))
 	}
-	return l, err
+	for _, s := range slices.Sorted(slices.Values(sources)) {
+		dirs = append(dirs, sourceLock(opt.RunDate, s))
+	}
+	me := lease.Self(runID, opt.Stage)
+	d := &dateLock{}
+	fail := func(err error) (*dateLock, error) {
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		d.Release(cctx)
+		var held *lease.HeldError
+		if errors.As(err, &held) {
+			return nil, fmt.Errorf("run date %s of %s is being written by another run: %w; this run changed nothing",
+				opt.RunDate, out.URI(""), err)
+		}
+		return nil, err
+	}
+	for _, dir := range dirs {
+		l, err := lease.Acquire(ctx, st, dir, me, opt.LockTTL, func(err error) {
+			opt.Log.Error("the run date's lock was lost; stopping", "run_date", opt.RunDate, "error", err.Error())
+			stop(err)
+		})
+		if err != nil {
+			return fail(err)
+		}
+		d.leases = append(d.leases, l)
+	}
+	if !tables {
+		if err := lease.Free(ctx, st, tablesLock(opt.RunDate)); err != nil {
+			return fail(err)
+		}
+	}
+	return d, nil
 }
 
 // previous is what a run compares itself with: the latest earlier run date
