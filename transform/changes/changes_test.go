@@ -26,7 +26,7 @@ type rec struct {
 
 func ptr[T any](v T) *T { return &v }
 
-func batch(mem memory.Allocator, rows []rec) arrow.Record {
+func mkBatch(mem memory.Allocator, rows []rec) arrow.Record {
 	b := array.NewRecordBuilder(mem, schemas.EndUserSources)
 	defer b.Release()
 	for _, r := range rows {
@@ -161,7 +161,7 @@ func diff(t *testing.T, mem memory.Allocator, prev, cur []rec, batchRows int) ([
 		var out []arrow.Record
 		for len(rs) > 0 {
 			n := min(len(rs), 1+rand.IntN(7))
-			out = append(out, batch(mem, rs[:n]))
+			out = append(out, mkBatch(mem, rs[:n]))
 			rs = rs[n:]
 		}
 		return out

@@ -96,7 +96,8 @@ func (b *bench) changes10M() error {
 	sec := b.add(section{title: "6. end_user_changes at 10M records",
 		intro: fmt.Sprintf("Bench 5's %s records as two run dates: the first without one of dixa's export files, the second "+
 			"without one of planhat's and with 1,000 external ids blocked (`resolve.blocked`), so that it adds a file's "+
-			"records, removes another's and moves about 2,000 records to another `person_id`. The second date is run with "+
+			"records, removes another's, and moves records to another `person_id` (the blocked ids', and records whose "+
+			"person was found through a removed one). The second date is run with "+
 			"`end_user_changes` and again with its comparison skipped (`ETL_BENCH_NO_CHANGES=1`, a hook for this "+
 			"measurement only: the table is then written empty); the difference is what the table costs.", count(total))})
 	first, f, err := run(p1, "2026-01-01", false)
