@@ -28,7 +28,7 @@ type changesRun struct {
 // Two dates over bench 5's files, each leaving out one export file of a
 // vendor (dixa on the first, planhat on the second, so the second adds and
 // removes a file's records), the second also blocking 1,000 external ids
-// (so about 2,000 records move to another person_id). The second date runs
+// (so records move to another person_id). The second date runs
 // twice: with end_user_changes, and with its comparison skipped
 // (ETL_BENCH_NO_CHANGES=1, a hook for this measurement only).
 func (b *bench) changes10M() error {
