@@ -13,11 +13,13 @@ The last stdout line of every task is etl's JSON summary, which
 BashOperator pushes to XCom.
 
 When `resolve` fails on the volume guard ("volume guard: dixa extracted 400
-records against 1000 rows on …"), and the drop is real, trigger the DAG for
-that date with the config {"accept_drop": "dixa"} (sources separated by
-commas): that run's `resolve` passes --accept-drop for them, and no other run
-does. The value reaches etl through an environment variable, never through
-the shell's parsing, and must be source names.
+records against 1000 rows on …"), and the drop is real, delete that date's
+failed DAG run (Airflow keeps one run per logical date) and trigger the DAG
+for that date with the config {"accept_drop": "dixa"} (sources separated by
+commas): the extracts find their staging and skip, that run's `resolve`
+passes --accept-drop for them, and no other run does. The value reaches etl
+through an environment variable, never through the shell's parsing, and
+must be source names.
 
 Settings (environment of the scheduler/workers):
   ETL_BIN        path of the etl binary                (default: etl)
