@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -406,6 +407,12 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	if err := sources.close(); err != nil {
 		return err
 	}
+	// The rest of end_user_changes reads the previous partition again: on
+	// a core of its own, while end_users, the write-back and rejects go on.
+	finished := make(chan error, 1)
+	go func() { finished <- finishChanges(ctx, diff, prev, opt, sum) }()
+	changesDone := sync.OnceValue(func() error { return <-finished })
+	defer changesDone() // before chg is closed
 	users := writeBehind(part.Table(ctx, schemas.TableUsers, schemas.EndUsers))
 	// end_users batches are kept only when a write-back needs their values.
 	var people []arrow.Record
@@ -421,13 +428,6 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		err = cerr
 	}
 	if err != nil {
-		return err
-	}
-	if err := finishChanges(ctx, diff, prev, opt, sum); err != nil {
-		return err
-	}
-	chgOpen = false
-	if err := chg.close(); err != nil {
 		return err
 	}
 
@@ -446,6 +446,13 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		}
 	}
 	if err := writeRejects(opt.Mem, rjw, wbRejects); err != nil {
+		return err
+	}
+	if err := changesDone(); err != nil {
+		return err
+	}
+	chgOpen = false
+	if err := chg.close(); err != nil {
 		return err
 	}
 	if err := closeTables(part, out, opt.RunDate, sum); err != nil {
