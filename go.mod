@@ -7,7 +7,6 @@ require (
 	github.com/nyaruka/phonenumbers v1.8.1
 	github.com/zeebo/xxh3 v1.1.0
 	go.yaml.in/yaml/v3 v3.0.6
-	golang.org/x/time v0.16.0
 )
 
 require (

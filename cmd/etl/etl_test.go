@@ -57,6 +57,10 @@ type summary struct {
 	Tables map[string]struct {
 		Rows int64 `json:"rows"`
 	} `json:"tables"`
+	Writeback map[string]struct {
+		Sent   int64 `json:"sent"`
+		Failed int64 `json:"failed"`
+	} `json:"writeback"`
 }
 
 func lastSummary(t *testing.T, stdout string) summary {
@@ -228,4 +232,23 @@ func TestRunRetriesThrottling(t *testing.T) {
 		t.Fatalf("exit %d\n%s", res.Code, res.Stderr)
 	}
 	checkOutput(t, out, em.Users())
+}
+
+// etl demo --run-date dates the demo's partition (two demo runs into one
+// output look like two nights); a bad date is bad usage.
+func TestDemoRunDate(t *testing.T) {
+	out := t.TempDir()
+	res := etlbin.Run(t, nil, "demo", "--out", out, "--people", "200", "--run-date", "2026-02-03")
+	if res.Code != 0 {
+		t.Fatalf("exit %d\nstderr: %s", res.Code, res.Stderr)
+	}
+	if s := lastSummary(t, res.Stdout); s.RunDate != "2026-02-03" || s.Status != "succeeded" {
+		t.Fatalf("summary: %+v", s)
+	}
+	if _, err := os.Stat(filepath.Join(out, "end_users", "dt=2026-02-03", "_SUCCESS")); err != nil {
+		t.Fatal(err)
+	}
+	if res := etlbin.Run(t, nil, "demo", "--out", out, "--run-date", "2026-2-3"); res.Code != 2 || !strings.Contains(res.Stderr, "--run-date") {
+		t.Fatalf("a bad --run-date: exit %d, stderr %s", res.Code, res.Stderr)
+	}
 }

@@ -31,7 +31,7 @@ const usage = `usage:
   etl backfill PIPELINE.yaml --from YYYY-MM-DD --to YYYY-MM-DD [--stage …] [--force] [--only …]
                         [--accept-drop SOURCE,…]
   etl validate PIPELINE.yaml
-  etl demo [--out DIR]
+  etl demo [--out DIR] [--people N] [--run-date YYYY-MM-DD]
 `
 
 // terminal is stderr when it is a terminal; termRedactor redacts what is
@@ -272,10 +272,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, red *
 	fs.SetOutput(stderr)
 	out := fs.String("out", "out", "output directory")
 	people := fs.Int("people", 2000, "synthetic people to serve")
+	runDate := fs.String("run-date", time.Now().UTC().Format(time.DateOnly), "partition date (YYYY-MM-DD); default today in UTC")
 	logLevel := fs.String("log-level", "info", "debug|info|warn|error")
 	pos, err := parse(fs, args)
 	if err != nil || len(pos) != 0 {
 		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	if _, err := time.Parse(time.DateOnly, *runDate); err != nil {
+		fmt.Fprintf(stderr, "etl demo: --run-date %q is not a YYYY-MM-DD date\n", *runDate)
 		return exitUsage
 	}
 	log, progress, err := logger(stderr, *logLevel)
@@ -296,12 +301,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, red *
 	}
 	defer env.Close()
 	red.add(env.Secrets()...)
-	p, err := config.Load(env.Pipeline, env.Lookup, time.Now().UTC().Format(time.DateOnly))
+	p, err := config.Load(env.Pipeline, env.Lookup, *runDate)
 	if err != nil {
 		return configError(stderr, err)
 	}
 	log.Info("demo: emulators serving", "people", *people, "output", *out)
-	opt := run.Options{RunDate: time.Now().UTC().Format(time.DateOnly), Log: log}
+	opt := run.Options{RunDate: *runDate, Log: log}
 	if progress != nil {
 		opt.Progress = progress
 	}

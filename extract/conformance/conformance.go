@@ -81,7 +81,7 @@ func (o Options) Client(t *testing.T, vendor, baseURL string, auth func(http.Hea
 	t.Helper()
 	p := pace.Unlimited()
 	if o.Paced {
-		p = pace.New(vendors.Of[vendor].Pace)
+		p = pace.New(vendors.Of[vendor].Limits)
 	}
 	c, err := vendorhttp.New(vendor, baseURL, auth, p)
 	if err != nil {

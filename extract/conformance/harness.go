@@ -72,6 +72,8 @@ type outcome struct {
 	rejects []schemas.Reject
 	stats   extract.Stats
 	err     error
+	// lastPage is what the last Page callback (the progress bars') reported.
+	lastPage struct{ pages, records int64 }
 }
 
 // extractAll runs the extractor into a Writer whose sink counts the
@@ -104,6 +106,7 @@ func extractAll(ctx context.Context, t *testing.T, tg Target, fx Fixture, batchR
 		return nil
 	}
 	w := extract.NewWriter(tg.Name, mem, batchRows, sink, rejects)
+	w.OnPage = func(pages, records, _ int64) { o.lastPage.pages, o.lastPage.records = pages, records }
 	o.err = fx.Extractor.Extract(ctx, w)
 	if err := w.Close(); o.err == nil {
 		o.err = err
@@ -156,5 +159,11 @@ func exactlyOnce(t *testing.T, o outcome, want []string) {
 	}
 	if o.stats.Extracted != int64(len(want)) {
 		t.Errorf("Stats.Extracted = %d, want %d", o.stats.Extracted, len(want))
+	}
+	// A page is reported once its records are counted: the progress shown
+	// after the last page is the final count.
+	if o.lastPage.pages != o.stats.Pages || o.lastPage.records != o.stats.Extracted {
+		t.Errorf("the last page reported %d pages and %d records; the extraction counted %d and %d",
+			o.lastPage.pages, o.lastPage.records, o.stats.Pages, o.stats.Extracted)
 	}
 }

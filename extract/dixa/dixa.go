@@ -70,12 +70,12 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 		if err != nil {
 			return fmt.Errorf("dixa: reading page %d: %w", page, err)
 		}
-		w.Page()
 		for _, raw := range items.Items {
 			if err := emit(w, raw); err != nil {
 				return err
 			}
 		}
+		w.Page()
 		// An empty page ends the scan even when Dixa still offers a next link.
 		if len(items.Items) == 0 || next == "" {
 			return nil

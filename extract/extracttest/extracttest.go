@@ -27,6 +27,7 @@ type Result struct {
 	ByID    map[string]Row
 	Rejects []schemas.Reject
 	Stats   extract.Stats
+	Total   int64 // the vendor's count of records, as the last page reported it; -1 when it gives none
 	Err     error // what Extract returned
 }
 
@@ -36,7 +37,7 @@ func Run(t *testing.T, ctx context.Context, ex extract.Extractor) Result {
 	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	var res Result
+	res := Result{Total: -1}
 	sink := func(rec arrow.Record) error {
 		defer rec.Release()
 		res.Rows = append(res.Rows, rows(rec)...)
@@ -44,6 +45,7 @@ func Run(t *testing.T, ctx context.Context, ex extract.Extractor) Result {
 	}
 	reject := func(r schemas.Reject) error { res.Rejects = append(res.Rejects, r); return nil }
 	w := extract.NewWriter(ex.Source(), mem, 64, sink, reject)
+	w.OnPage = func(_, _, total int64) { res.Total = total }
 	res.Err = ex.Extract(ctx, w)
 	if err := w.Close(); err != nil && res.Err == nil {
 		res.Err = err

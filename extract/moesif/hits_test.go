@@ -20,12 +20,20 @@ var hitsCases = []string{
 	`{"hits":[]}`, `{"hits":5}`, `{"hits":{"hits":{}}}`, `{"hits":{"hits":"x"}}`, `{"hits":{"hits":[1]}} x`,
 	`{"hits":{"hits":[1]}}{}`, `[]`, `5`, ``, `  `, `{`, `{"hits":{"hits":[{"_id":"a"}`, `{"hits":{"hits":[1,]}}`,
 	"{\"hits\":{\"\x99\":1,\"hits\":[1]}}", "{\"hit\xff\":{\"hits\":[1]}}",
+	`{"hits":{"total":5,"hits":[]}}`, `{"hits":{"total":{"value":7,"relation":"eq"},"hits":[]}}`,
+	`{"hits":{"total":{"value":7,"relation":"gte"},"hits":[]}}`, `{"hits":{"Total":3,"hits":[]}}`,
+	`{"hits":{"total":1,"total":2,"hits":[]}}`, `{"hits":{"total":null,"hits":[]}}`, `{"hits":{"total":"5","hits":[]}}`,
+	`{"hits":{"total":-1,"hits":[]}}`, `{"hits":{"total":1.5,"hits":[]}}`, `{"hits":{"total":{"VALUE":4},"hits":[]}}`,
+	`{"hits":{"total":{"value":{"value":1}},"hits":[]}}`, `{"hits":{"hits":[],"total":  12 }}`,
 }
 
-func sameHits(t *testing.T, body string, got, want []json.RawMessage, gerr, werr error) {
+func sameHits(t *testing.T, body string, got, want []json.RawMessage, gn, wn int64, gerr, werr error) {
 	t.Helper()
 	if fmt.Sprint(gerr) != fmt.Sprint(werr) {
 		t.Errorf("%q: error %v, the decoder says %v", body, gerr, werr)
+	}
+	if werr == nil && gn != wn {
+		t.Errorf("%q: total %d, the decoder gives %d", body, gn, wn)
 	}
 	if werr == nil && !slices.EqualFunc(got, want, func(a, b json.RawMessage) bool { return string(a) == string(b) }) {
 		t.Errorf("%q: hits %q, the decoder gives %q", body, got, want)
@@ -34,9 +42,22 @@ func sameHits(t *testing.T, body string, got, want []json.RawMessage, gerr, werr
 
 func TestReadHitsIsTheDecoders(t *testing.T) {
 	for _, body := range hitsCases {
-		want, werr := decodeHits(strings.NewReader(body))
-		got, gerr := readHits(strings.NewReader(body))
-		sameHits(t, body, got, want, gerr, werr)
+		want, wn, werr := decodeHits(strings.NewReader(body))
+		got, gn, gerr := readHits(strings.NewReader(body))
+		sameHits(t, body, got, want, gn, wn, gerr, werr)
+	}
+}
+
+// hits.total is the vendor's count of users, for a progress bar.
+func TestReadHitsTotal(t *testing.T) {
+	for body, want := range map[string]int64{
+		`{"hits":{"total":5,"hits":[]}}`: 5, `{"hits":{"total":{"value":7,"relation":"eq"},"hits":[]}}`: 7,
+		`{"hits":{"total":{"value":7,"relation":"gte"},"hits":[]}}`: -1, `{"hits":{"hits":[]}}`: -1, `{"hits":{"Total":3,"hits":[]}}`: 3,
+		`{"hits":{"total":null,"hits":[]}}`: -1,
+	} {
+		if _, n, err := readHits(strings.NewReader(body)); err != nil || n != want {
+			t.Errorf("%s: total %d (%v), want %d", body, n, err, want)
+		}
 	}
 }
 
@@ -44,9 +65,9 @@ func TestReadHitsIsTheDecoders(t *testing.T) {
 func TestReadHitsReadError(t *testing.T) {
 	cut := errors.New("connection reset")
 	for _, body := range []string{`{"hits":{"hits":[{"_id":"a"},{"_id"`, `{"hits":{"hits":[{"_id":"a"}]}}`, `{"hits":{"hits":[{"_id" 1}`, ``} {
-		want, werr := decodeHits(io.MultiReader(strings.NewReader(body), failing{cut}))
-		got, gerr := readHits(io.MultiReader(strings.NewReader(body), failing{cut}))
-		sameHits(t, body, got, want, gerr, werr)
+		want, wn, werr := decodeHits(io.MultiReader(strings.NewReader(body), failing{cut}))
+		got, gn, gerr := readHits(io.MultiReader(strings.NewReader(body), failing{cut}))
+		sameHits(t, body, got, want, gn, wn, gerr, werr)
 	}
 }
 
@@ -55,9 +76,9 @@ func FuzzReadHits(f *testing.F) {
 		f.Add(c)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		want, werr := decodeHits(strings.NewReader(body))
-		got, gerr := readHits(strings.NewReader(body))
-		sameHits(t, body, got, want, gerr, werr)
+		want, wn, werr := decodeHits(strings.NewReader(body))
+		got, gn, gerr := readHits(strings.NewReader(body))
+		sameHits(t, body, got, want, gn, wn, gerr, werr)
 	})
 }
 

@@ -69,20 +69,24 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 			return err
 		}
 		var hits []json.RawMessage
+		total := int64(-1)
 		err = c.Do(ctx, http.MethodPost, target, body, func(_ int, r io.Reader) error {
 			var err error
-			hits, err = readHits(r)
+			hits, total, err = readHits(r)
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("moesif: reading page %d: %w", page, err)
 		}
-		w.Page()
+		if total >= 0 {
+			w.SetTotal(total)
+		}
 		for _, raw := range hits {
 			if err := emit(w, raw); err != nil {
 				return err
 			}
 		}
+		w.Page()
 		if len(hits) < e.opt.PageSize {
 			return nil
 		}
@@ -129,15 +133,16 @@ func cutHit(raw []byte) (h hit, ok bool) {
 	return h, true
 }
 
-// readHits returns a response's hits.hits. The body is read whole and, when
+// readHits returns a response's hits.hits, and hits.total (-1 when it
+// gives none). The body is read whole and, when
 // it is valid JSON of the usual shape, the hits are cut out of it directly
 // (as extract.Page.DecodeArray does); any other body goes through the
 // decoder, which says what is wrong with it.
-func readHits(r io.Reader) ([]json.RawMessage, error) {
+func readHits(r io.Reader) ([]json.RawMessage, int64, error) {
 	body, err := io.ReadAll(r)
 	if err == nil && json.Valid(body) {
-		if hits, ok := cutHits(body); ok {
-			return hits, nil
+		if hits, n, ok := cutHits(body); ok {
+			return hits, n, nil
 		}
 	}
 	// A read error reaches the decoder after the bytes before it, as it did
@@ -154,40 +159,65 @@ type failing struct{ err error }
 func (f failing) Read([]byte) (int, error) { return 0, f.err }
 
 // decodeHits is readHits with the decoder alone.
-func decodeHits(r io.Reader) ([]json.RawMessage, error) {
+func decodeHits(r io.Reader) ([]json.RawMessage, int64, error) {
 	var resp struct {
 		Hits *struct {
-			Hits []json.RawMessage `json:"hits"`
+			Hits  []json.RawMessage `json:"hits"`
+			Total json.RawMessage   `json:"total"`
 		} `json:"hits"`
 	}
 	if err := json.NewDecoder(r).Decode(&resp); err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	if resp.Hits == nil {
-		return nil, errors.New("response without hits")
+		return nil, -1, errors.New("response without hits")
 	}
-	return resp.Hits.Hits, nil
+	return resp.Hits.Hits, total(resp.Hits.Total), nil
 }
 
-// cutHits returns hits.hits of body, valid JSON, when body is an object
-// whose "hits" is an object whose "hits" is an array or null, each key once;
-// ok is false for anything else, which the decoder is left to read (it
-// matches keys regardless of case, so a key that only folds to "hits" is
-// left to it as well).
-func cutHits(body []byte) (hits []json.RawMessage, ok bool) {
+// total reads hits.total: a count, or Elasticsearch 7's {"value": n}
+// unless it is only a lower bound ("relation": "gte"); -1 when absent or
+// anything else.
+func total(raw json.RawMessage) int64 {
+	var n int64
+	if len(raw) > 0 && raw[0] >= '0' && raw[0] <= '9' && json.Unmarshal(raw, &n) == nil {
+		return n
+	}
+	var o struct {
+		Value    json.RawMessage `json:"value"`
+		Relation string          `json:"relation"`
+	}
+	if len(raw) > 0 && raw[0] == '{' && json.Unmarshal(raw, &o) == nil && o.Relation != "gte" {
+		return total(o.Value)
+	}
+	return -1
+}
+
+// cutHits returns hits.hits and hits.total of body, valid JSON, when body
+// is an object whose "hits" is an object whose "hits" is an array or null,
+// each key once; ok is false for anything else, which the decoder is left to
+// read (it matches keys regardless of case, so a key that only folds to
+// "hits" or "total" is left to it as well).
+func cutHits(body []byte) (hits []json.RawMessage, n int64, ok bool) {
 	outer, ok := member(body, "hits")
-	if !ok || outer[0] != '{' {
-		return nil, false
+	if !ok || outer == nil || outer[0] != '{' {
+		return nil, -1, false
 	}
 	inner, ok := member(outer, "hits")
-	if !ok || (inner[0] != '[' && inner[0] != 'n') {
-		return nil, false
+	if !ok || inner == nil || (inner[0] != '[' && inner[0] != 'n') {
+		return nil, -1, false
 	}
-	return extract.Items(inner)
+	tot, ok := member(outer, "total")
+	if !ok {
+		return nil, -1, false
+	}
+	hits, ok = extract.Items(inner)
+	return hits, total(tot), ok
 }
 
-// member returns the value under key of the object b, when key is there
-// exactly once and no other key folds to it.
+// member returns the value under key of the object b (nil when absent); ok
+// is false when b is not an object, or key is there more than once or
+// another key folds to it.
 func member(b []byte, key string) (value json.RawMessage, ok bool) {
 	fields, ok := extract.Fields(b)
 	if !ok {
@@ -201,7 +231,7 @@ func member(b []byte, key string) (value json.RawMessage, ok bool) {
 			return nil, false
 		}
 	}
-	return value, value != nil
+	return value, true
 }
 
 // emit decodes one hit of a response: raw is valid JSON, as readHits only

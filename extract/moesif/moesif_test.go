@@ -76,6 +76,9 @@ func TestSearchAfterPagesEveryUserOnce(t *testing.T) {
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}
+	if res.Total != int64(len(ps)) {
+		t.Errorf("total %d reported, Moesif's hits.total is %d", res.Total, len(ps))
+	}
 	// A quarter of the users share one modified_time: only the _id tie-break
 	// lets search_after pass them without skipping any.
 	if len(res.Rows) != 123 || len(res.ByID) != 123 || res.Stats.Duplicates != 0 || len(res.Rejects) != 0 {

@@ -51,10 +51,10 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 		if err != nil {
 			return fmt.Errorf("userlot: reading page %d: %w", page, err)
 		}
-		w.Page()
 		// Only an empty page ends the scan: a short one may just mean Userlot
 		// clamped per_page, which it does silently.
 		if len(items.Items) == 0 {
+			w.Page()
 			return nil
 		}
 		before := w.Stats.Extracted + w.Stats.Rejected
@@ -63,6 +63,7 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 				return err
 			}
 		}
+		w.Page()
 		if w.Stats.Extracted+w.Stats.Rejected == before {
 			// A whole page of records already seen: the API is ignoring
 			// page, and reading on would never end.

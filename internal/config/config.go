@@ -52,7 +52,9 @@ type API struct {
 	MaxResponseBytes int64 `yaml:"max_response_bytes"`
 }
 
-// RateLimit overrides a vendor's default pace.
+// RateLimit replaces every limit of the vendor's (vendors.Of[…].Limits: its
+// windows and bucket) with one token bucket that starts full: at most Burst
+// requests at once, PerSecond on average.
 type RateLimit struct {
 	PerSecond float64 `yaml:"per_second"`
 	Burst     int     `yaml:"burst"`

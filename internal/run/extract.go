@@ -22,6 +22,11 @@ import (
 func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, sum *Summary, force, hold bool) ([]*stageWriter, error) {
 	var mu sync.Mutex
 	var held []*stageWriter
+	var from string
+	var counts map[string]int64
+	if opt.Progress != nil {
+		from, counts = expected(ctx, st.store, st.date)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, s := range srcs {
 		if !force {
@@ -40,10 +45,14 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 		mu.Lock()
 		sum.Sources[s.name] = stats
 		mu.Unlock()
+		start := SourceStart{Expected: -1, Pacing: pacing(s.pacer)}
+		if n, ok := counts[s.name]; ok {
+			start.Expected, start.ExpectedFrom = n, from
+		}
 		g.Go(func() error {
-			w, err := extractOne(gctx, s, st, opt, sum.RunID, stats, hold)
+			w, err := extractOne(gctx, s, st, opt, sum.RunID, stats, start, hold)
 			if opt.Progress != nil {
-				opt.Progress.SourceDone(s.name, err)
+				opt.Progress.SourceDone(s.name, stats, err)
 			}
 			if err != nil {
 				opt.Log.Error("source failed", "source", s.name, "error", err.Error())
@@ -78,14 +87,14 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 
 // extractOne runs one source's extractor, normalising each batch into
 // staging; with hold it returns the staging unpublished.
-func extractOne(ctx context.Context, s source, st *staging, opt Options, runID string, stats *SourceStats, hold bool) (*stageWriter, error) {
+func extractOne(ctx context.Context, s source, st *staging, opt Options, runID string, stats *SourceStats, start SourceStart, hold bool) (*stageWriter, error) {
 	t0 := time.Now()
 	sw, err := st.begin(ctx, s.name, runID, hold)
 	if err != nil {
 		return nil, err
 	}
 	if opt.Progress != nil {
-		opt.Progress.SourceStarted(s.name)
+		opt.Progress.SourceStarted(s.name, start)
 	}
 	sink := func(rec arrow.Record) error {
 		defer rec.Release()

@@ -64,17 +64,6 @@ type Options struct {
 	lock *dateLock // the run date's lock, once taken
 }
 
-// Progress receives a run's progress (the terminal progress bars). Calls
-// come from several goroutines.
-type Progress interface {
-	SourceStarted(source string)
-	Page(source string, pages, records, total int64) // total: -1 when unknown
-	SourceDone(source string, err error)
-	WritebackStarted(target string, items int64)
-	WritebackSent(target string, items int64) // items finished so far
-	WritebackDone(target string, err error)
-}
-
 // Summary is the run's result, printed as the last stdout line.
 type Summary struct {
 	RunDate   string    `json:"run_date"`

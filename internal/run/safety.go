@@ -119,12 +119,12 @@ type previous struct {
 	each   func(ctx context.Context) changes.Rows
 }
 
-// latestComplete finds the previous partition of date in out; nil when
-// there is none.
-func latestComplete(ctx context.Context, out store.Store, date string, mem memory.Allocator) (*previous, error) {
+// latestCompleteDate is the latest run date before date whose
+// end_user_sources partition has _SUCCESS in out; "" when there is none.
+func latestCompleteDate(ctx context.Context, out store.Store, date string) (string, error) {
 	keys, err := out.List(ctx, schemas.TableSources+"/")
 	if err != nil {
-		return nil, fmt.Errorf("looking for the previous partition: %w", err)
+		return "", fmt.Errorf("looking for the previous partition: %w", err)
 	}
 	var latest string
 	for _, k := range keys {
@@ -133,8 +133,15 @@ func latestComplete(ctx context.Context, out store.Store, date string, mem memor
 			latest = d
 		}
 	}
-	if latest == "" {
-		return nil, nil
+	return latest, nil
+}
+
+// latestComplete finds the previous partition of date in out; nil when
+// there is none.
+func latestComplete(ctx context.Context, out store.Store, date string, mem memory.Allocator) (*previous, error) {
+	latest, err := latestCompleteDate(ctx, out, date)
+	if err != nil || latest == "" {
+		return nil, err
 	}
 	m, err := load.ReadManifest(ctx, out, schemas.TableSources, latest)
 	if err != nil {

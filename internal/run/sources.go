@@ -27,6 +27,11 @@ type source struct {
 	// sender writes back into the vendor through the extractor's client, so
 	// both share one pacer; nil for sources that cannot be written to.
 	sender writeback.Sender
+	// pacer is the vendor's one pacer of the run (nil for file sources):
+	// extraction and write-back spend one budget, as the vendor counts them
+	// under one token. writePacer is the sender's: the same, or nil where
+	// write-back goes to an unmetered API (Moesif's collector).
+	pacer, writePacer *pace.Pacer
 }
 
 // sources builds the enabled sources, keeping only those in only (if set).
@@ -34,32 +39,35 @@ func sources(p *config.Pipeline, only []string) ([]source, error) {
 	var out []source
 	want := func(name string) bool { return len(only) == 0 || slices.Contains(only, name) }
 	if s := p.Sources.Planhat; s != nil && want(vendors.Planhat) {
-		c, err := client(vendors.Planhat, s.API, planhat.Auth(s.Token))
+		pc := pacer(vendors.Planhat, s.API)
+		c, err := client(vendors.Planhat, s.API, planhat.Auth(s.Token), pc)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, source{name: vendors.Planhat,
+		out = append(out, source{name: vendors.Planhat, pacer: pc, writePacer: pc,
 			extractor: planhat.New(planhat.Options{Client: c, PageSize: s.PageSize, IncludeArchived: s.IncludeArchived}),
 			normalise: normalise.Options{PhoneRegion: s.PhoneRegion},
 			sender:    writeback.Planhat{Client: c}})
 	}
 	if s := p.Sources.Dixa; s != nil && want(vendors.Dixa) {
-		c, err := client(vendors.Dixa, s.API, dixa.Auth(s.Token))
+		pc := pacer(vendors.Dixa, s.API)
+		c, err := client(vendors.Dixa, s.API, dixa.Auth(s.Token), pc)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, source{name: vendors.Dixa,
+		out = append(out, source{name: vendors.Dixa, pacer: pc, writePacer: pc,
 			extractor: dixa.New(dixa.Options{Client: c, PageSize: s.PageSize}),
 			normalise: normalise.Options{PhoneRegion: s.PhoneRegion},
 			sender:    writeback.Dixa{Client: c}})
 	}
 	// Moesif's collector_url and application_id serve write-back only.
 	if s := p.Sources.Moesif; s != nil && want(vendors.Moesif) {
-		c, err := client(vendors.Moesif, s.API, moesif.Auth(s.Token))
+		pc := pacer(vendors.Moesif, s.API)
+		c, err := client(vendors.Moesif, s.API, moesif.Auth(s.Token), pc)
 		if err != nil {
 			return nil, err
 		}
-		src := source{name: vendors.Moesif,
+		src := source{name: vendors.Moesif, pacer: pc,
 			extractor: moesif.New(moesif.Options{Client: c, PageSize: s.PageSize}),
 			normalise: normalise.Options{PhoneRegion: s.PhoneRegion}}
 		if s.CollectorURL != "" {
@@ -77,11 +85,12 @@ func sources(p *config.Pipeline, only []string) ([]source, error) {
 		out = append(out, src)
 	}
 	if s := p.Sources.Userlot; s != nil && want(vendors.Userlot) {
-		c, err := client(vendors.Userlot, s.API, userlot.Auth(s.APIKey))
+		pc := pacer(vendors.Userlot, s.API)
+		c, err := client(vendors.Userlot, s.API, userlot.Auth(s.APIKey), pc)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, source{name: vendors.Userlot,
+		out = append(out, source{name: vendors.Userlot, pacer: pc, writePacer: pc,
 			extractor: userlot.New(userlot.Options{Client: c, PageSize: s.PageSize}),
 			normalise: normalise.Options{PhoneRegion: s.PhoneRegion},
 			sender:    writeback.Userlot{Client: c}})
@@ -105,13 +114,18 @@ func sources(p *config.Pipeline, only []string) ([]source, error) {
 	return out, nil
 }
 
-// client builds the HTTP client of an API source with its pacer.
-func client(vendor string, a config.API, auth func(http.Header)) (*vendorhttp.Client, error) {
-	limits := vendors.Of[vendor].Pace
+// pacer keeps to the vendor's documented limits, or to the one token bucket
+// of the source's rate_limit, which replaces them all.
+func pacer(vendor string, a config.API) *pace.Pacer {
 	if r := a.RateLimit; r != nil {
-		limits = pace.Limits{PerSecond: r.PerSecond, Burst: r.Burst}
+		return pace.New(pace.Limits{PerSecond: r.PerSecond, Burst: r.Burst})
 	}
-	c, err := vendorhttp.New(vendor, a.BaseURL, auth, pace.New(limits))
+	return pace.New(vendors.Of[vendor].Limits)
+}
+
+// client builds the HTTP client of an API source.
+func client(vendor string, a config.API, auth func(http.Header), p *pace.Pacer) (*vendorhttp.Client, error) {
+	c, err := vendorhttp.New(vendor, a.BaseURL, auth, p)
 	if err != nil {
 		return nil, err
 	}

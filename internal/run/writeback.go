@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"etl/internal/config"
+	"etl/internal/pace"
 	"etl/internal/store"
 	"etl/internal/vendors"
 	"etl/load"
@@ -42,6 +43,7 @@ type PlanSample struct {
 type target struct {
 	cfg     config.Writeback
 	sender  writeback.Sender
+	pacer   *pace.Pacer // the sender's
 	current []writeback.Current
 }
 
@@ -60,7 +62,7 @@ func targets(p *config.Pipeline, srcs []source, opt Options) map[string]*target 
 			opt.Log.Warn("write-back target skipped: its source was not extracted in this run", "target", w.Target)
 			continue
 		}
-		out[w.Target] = &target{cfg: w, sender: srcs[i].sender}
+		out[w.Target] = &target{cfg: w, sender: srcs[i].sender, pacer: srcs[i].writePacer}
 	}
 	return out
 }
@@ -190,14 +192,14 @@ func writeBack(ctx context.Context, mem memory.Allocator, ts map[string]*target,
 		chunk := min(t.cfg.ChunkSize, vendors.Of[name].MaxWriteBatch)
 		wo := writeback.Options{Target: name, ChunkSize: chunk, Concurrency: t.cfg.Concurrency}
 		if opt.Progress != nil {
-			opt.Progress.WritebackStarted(name, int64(len(patches)))
+			opt.Progress.WritebackStarted(name, int64(len(patches)), pacing(t.pacer))
 			wo.OnSent = func(n int64) { opt.Progress.WritebackSent(name, n) }
 		}
 		res, err := writeback.Execute(ctx, t.sender, patches, wo)
-		if opt.Progress != nil {
-			opt.Progress.WritebackDone(name, err)
-		}
 		st.Sent, st.Failed = res.Sent, res.Failed
+		if opt.Progress != nil {
+			opt.Progress.WritebackDone(name, st, err)
+		}
 		rejects = append(rejects, res.Rejects...)
 		if err != nil {
 			return rejects, fmt.Errorf("write-back to %s: %w", name, err)

@@ -128,10 +128,11 @@ func (c *Client) Do(ctx context.Context, method, target string, body []byte, dec
 	start := time.Now()
 	var last error
 	for attempt := 0; ; attempt++ {
-		if err := c.Pacer.Wait(ctx); err != nil {
+		answered, err := c.Pacer.Wait(ctx)
+		if err != nil {
 			return err
 		}
-		wait, err := c.attempt(ctx, method, target, body, decode)
+		wait, err := c.attempt(ctx, method, target, body, decode, answered)
 		if err == nil {
 			return nil
 		}
@@ -163,8 +164,11 @@ type retryable struct{ err error }
 func (r *retryable) Error() string { return r.err.Error() }
 
 // attempt makes one try; a *retryable error says to try again, after the
-// returned wait when the vendor named one.
-func (c *Client) attempt(ctx context.Context, method, target string, body []byte, decode func(int, io.Reader) error) (time.Duration, error) {
+// returned wait when the vendor named one. It tells the pacer (answered) as
+// soon as the answer's headers arrive, or the request failed: the vendor has
+// counted the request by then.
+func (c *Client) attempt(ctx context.Context, method, target string, body []byte, decode func(int, io.Reader) error, answered func()) (time.Duration, error) {
+	defer answered()
 	actx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	var rd io.Reader
@@ -186,6 +190,7 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 		c.Counter.CountRequest()
 	}
 	resp, err := c.HTTP.Do(req)
+	answered()
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()

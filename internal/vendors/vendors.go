@@ -1,5 +1,5 @@
 // Package vendors is the one home of what each vendor API documents
-// (vendors.md): page sizes, rate limits and the default pace, bulk-write
+// (vendors.md): page sizes, rate limits, bulk-write
 // limits, and the fields write-back may set or must keep unique. The
 // connectors, the write-back, the pipeline validator and the emulators all
 // read these facts from here, so a limit changes in one place.
@@ -33,11 +33,10 @@ type Facts struct {
 	DefaultPageSize int // records a list request returns when none is asked for
 	MaxPageSize     int // the most one list request may ask for
 
-	// Limits are the rate limits as the vendor counts them (the emulators
-	// enforce exactly these); Pace is what the pacer keeps to by default,
-	// with its margin, unless a pipeline's rate_limit replaces it.
+	// Limits are the rate limits as the vendor counts them: the emulators
+	// enforce exactly these, and the pacer keeps to them (with pace.Margin)
+	// unless a pipeline's rate_limit replaces them.
 	Limits pace.Limits
-	Pace   pace.Limits
 
 	MaxBulk       int   // items the vendor's bulk write takes in one request
 	MaxBulkBytes  int64 // bytes of one bulk write body, where that is the limit
@@ -81,9 +80,7 @@ var Of = map[string]Facts{
 		DefaultPageSize: 100,
 		MaxPageSize:     2000, // a larger limit is clamped to 2,000
 		// 150 in any second (hard) and 200 in any minute (soft).
-		Limits: pace.Limits{Windows: []pace.Window{{N: 150, Per: time.Second}, {N: 200, Per: time.Minute}}},
-		// 200/min with bursts of at most 20, never past 150 in one second.
-		Pace:          pace.Limits{PerSecond: 200.0 / 60, Burst: 20, Windows: []pace.Window{{N: 200, Per: time.Minute}, {N: 150, Per: time.Second}}},
+		Limits:        pace.Limits{Windows: []pace.Window{{N: 150, Per: time.Second}, {N: 200, Per: time.Minute}}},
 		MaxBulk:       5000,
 		MaxWriteBatch: 2000, // Planhat takes 5,000; this project caps at 2,000
 		Writable: []Field{{"external_id", "externalId"}, {"first_name", "firstName"}, {"last_name", "lastName"},
@@ -93,8 +90,7 @@ var Of = map[string]Facts{
 		DefaultPageSize: 50,
 		MaxPageSize:     1000,                                 // [assumed]: pageLimit outside 1..1000 is a 400
 		Limits:          pace.Limits{PerSecond: 10, Burst: 4}, // per token
-		Pace:            pace.Limits{PerSecond: 10, Burst: 4},
-		MaxBulk:         1000, // [assumed]
+		MaxBulk:         1000,                                 // [assumed]
 		MaxWriteBatch:   1000,
 		Writable: []Field{{"external_id", "externalId"}, {"first_name", "firstName"}, {"last_name", "lastName"},
 			{"name", "displayName"}, {"phone", "phoneNumber"}, {"email", "email"}},
@@ -106,7 +102,6 @@ var Of = map[string]Facts{
 		DefaultPageSize: 10,                                                              // Elasticsearch's default size
 		MaxPageSize:     1000,                                                            // [assumed]: size above 1,000 is a 400
 		Limits:          pace.Limits{Windows: []pace.Window{{N: 500, Per: time.Minute}}}, // search; the collector is unmetered
-		Pace:            pace.Limits{Windows: []pace.Window{{N: 500, Per: time.Minute}}},
 		MaxBulkBytes:    50 << 20,
 		MaxWriteBatch:   2000, // the collector takes 50 MB bodies; 2,000 users stay far below
 		// Into metadata, under Moesif's reserved keys; user_id never changes.
@@ -118,7 +113,6 @@ var Of = map[string]Facts{
 		MaxPageSize:     500, // [assumed]: a larger per_page is clamped
 		// None documented: this project stays at 5 in any second.
 		Limits:        pace.Limits{Windows: []pace.Window{{N: 5, Per: time.Second}}},
-		Pace:          pace.Limits{Windows: []pace.Window{{N: 5, Per: time.Second}}},
 		MaxBulk:       1, // no bulk API: one record per PUT
 		MaxWriteBatch: 1,
 		Writable: []Field{{"external_id", "external_id"}, {"first_name", "first_name"}, {"last_name", "last_name"},

@@ -361,6 +361,34 @@ func MaxInWindow(log []Entry, per time.Duration) int {
 	return best
 }
 
+// Exceeded audits every request of log (accepted or not: what the client
+// sent) against l as the vendor counts it, and describes each limit that
+// was exceeded; none when the client kept every limit.
+func Exceeded(log []Entry, l pace.Limits) []string {
+	all := make([]Entry, len(log))
+	for i, e := range log {
+		e.Accepted = true
+		all[i] = e
+	}
+	var out []string
+	for _, w := range l.Windows {
+		if got := MaxInWindow(all, w.Per); got > w.N {
+			out = append(out, fmt.Sprintf("%d requests in one %s window, limit %d", got, w.Per, w.N))
+		}
+	}
+	if l.PerSecond > 0 {
+		b := &TokenBucket{Rate: l.PerSecond, Cap: float64(l.Burst)}
+		for i, e := range all {
+			if !b.Check(e.At) {
+				out = append(out, fmt.Sprintf("request %d came with the bucket (%s) empty", i+1, l))
+				break
+			}
+			b.Allow(e.At)
+		}
+	}
+	return out
+}
+
 // Count returns how many log entries answered status.
 func Count(log []Entry, status int) int {
 	n := 0

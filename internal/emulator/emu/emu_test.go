@@ -48,3 +48,30 @@ func TestDelayedAnswerEndsWithItsClient(t *testing.T) {
 		t.Errorf("MaxInFlight = %d after one abandoned and one answered request, want 1", n)
 	}
 }
+
+func TestExceeded(t *testing.T) {
+	t0 := time.Unix(1e9, 0)
+	log := func(ms ...int) []Entry {
+		var out []Entry
+		for _, m := range ms {
+			out = append(out, Entry{At: t0.Add(time.Duration(m) * time.Millisecond), Status: 200})
+		}
+		return out
+	}
+	win := pace.Limits{Windows: []pace.Window{{N: 2, Per: time.Second}}}
+	bucket := pace.Limits{PerSecond: 10, Burst: 2}
+	for _, c := range []struct {
+		log  []Entry
+		l    pace.Limits
+		want int
+	}{
+		{log(0, 500, 1000, 1500), win, 0},
+		{log(0, 500, 999), win, 1},
+		{log(0, 0, 100, 200), bucket, 0},
+		{log(0, 0, 50), bucket, 1},
+	} {
+		if got := Exceeded(c.log, c.l); len(got) != c.want {
+			t.Errorf("%v against %s: %q", c.log, c.l, got)
+		}
+	}
+}
