@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,10 +16,13 @@ import (
 
 // extractAll extracts every source at once, each within its own pacer, into
 // the staging area. A source already staged for the date is skipped unless
-// force. One source failing for good fails the run, naming it.
-// With h (--stage all), every batch is also handed to h as it is staged.
-func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, sum *Summary, force bool, h *hand) error {
+// force. One source failing for good fails the run, naming it. With hold,
+// the extracts are returned unpublished (the staging there stays as it was
+// until their publish), and a failure discards them all. With h (--stage
+// all), every batch is also handed to h as it is staged.
+func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, sum *Summary, force, hold bool, h *hand) ([]*stageWriter, error) {
 	var mu sync.Mutex
+	var held []*stageWriter
 	var from string
 	var counts map[string]int64
 	if opt.Progress != nil {
@@ -29,7 +33,7 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 		if !force {
 			d, err := st.done(ctx, s.name)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if d != nil {
 				sum.Sources[s.name] = d.Stats
@@ -47,7 +51,7 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 			start.Expected, start.ExpectedFrom = n, from
 		}
 		g.Go(func() error {
-			err := extractOne(gctx, s, st, opt, sum.RunID, stats, start, h)
+			w, err := extractOne(gctx, s, st, opt, sum.RunID, stats, start, hold, h)
 			if opt.Progress != nil {
 				opt.Progress.SourceDone(s.name, stats, err)
 			}
@@ -57,21 +61,38 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 			}
 			mu.Lock()
 			sum.Normalise.Add(stats.Normalise)
+			if w != nil {
+				held = append(held, w)
+			}
 			mu.Unlock()
 			opt.Log.Info("source extracted", "source", s.name, "extracted", stats.Extracted, "pages", stats.Pages,
 				"requests", stats.Requests, "retries", stats.Retries, "throttled", stats.Throttled, "seconds", stats.Seconds)
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		for _, w := range held {
+			w.abort(cctx)
+		}
+		return nil, err
+	}
+	// In the pipeline's order, as resolve reads them.
+	slices.SortFunc(held, func(a, b *stageWriter) int {
+		return slices.IndexFunc(srcs, func(s source) bool { return s.name == a.source }) -
+			slices.IndexFunc(srcs, func(s source) bool { return s.name == b.source })
+	})
+	return held, nil
 }
 
-// extractOne runs one source's extractor, normalising each batch into staging.
-func extractOne(ctx context.Context, s source, st *staging, opt Options, runID string, stats *SourceStats, start SourceStart, h *hand) error {
+// extractOne runs one source's extractor, normalising each batch into
+// staging; with hold it returns the staging unpublished.
+func extractOne(ctx context.Context, s source, st *staging, opt Options, runID string, stats *SourceStats, start SourceStart, hold bool, h *hand) (*stageWriter, error) {
 	t0 := time.Now()
-	sw, err := st.begin(ctx, s.name, runID)
+	sw, err := st.begin(ctx, s.name, runID, hold)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if opt.Progress != nil {
 		opt.Progress.SourceStarted(s.name, start)
@@ -105,7 +126,13 @@ func extractOne(ctx context.Context, s source, st *staging, opt Options, runID s
 		cctx, cancel := cleanupContext(ctx)
 		defer cancel()
 		sw.abort(cctx)
-		return err
+		return nil, err
 	}
-	return sw.commit(ctx, stats)
+	if err := sw.finish(ctx, stats); err != nil {
+		return nil, err
+	}
+	if hold {
+		return sw, nil
+	}
+	return nil, sw.publish(ctx)
 }

@@ -2,7 +2,6 @@ package run
 
 import (
 	"context"
-	"strings"
 
 	"etl/internal/pace"
 	"etl/internal/store"
@@ -52,17 +51,8 @@ type SourceStart struct {
 // the progress bars: anything missing or unreadable means no estimate. It
 // costs one listing of end_user_sources and a few small reads.
 func expected(ctx context.Context, out store.Store, date string) (from string, counts map[string]int64) {
-	keys, err := out.List(ctx, schemas.TableSources+"/")
-	if err != nil {
-		return "", nil
-	}
-	for _, k := range keys {
-		d, file, ok := strings.Cut(strings.TrimPrefix(k, schemas.TableSources+"/dt="), "/")
-		if ok && file == load.SuccessFile && d < date && d > from {
-			from = d
-		}
-	}
-	if from == "" {
+	from, err := latestCompleteDate(ctx, out, date)
+	if err != nil || from == "" {
 		return "", nil
 	}
 	m, err := load.ReadManifest(ctx, out, schemas.TableSources, from)

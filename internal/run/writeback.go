@@ -183,6 +183,10 @@ func writeBack(ctx context.Context, mem memory.Allocator, ts map[string]*target,
 		if t.sender == nil {
 			return nil, fmt.Errorf("write-back to %s is not supported", name)
 		}
+		// Nothing goes to a vendor from a run that lost its date's lock.
+		if err := opt.lock.Check(ctx); err != nil {
+			return rejects, err
+		}
 		opt.Log.Info("write-back starting", "target", name, "records", len(patches), "chunk_size", t.cfg.ChunkSize, "concurrency", t.cfg.Concurrency)
 		// chunk_size is bounded by the vendor's own batch maximum (Userlot: 1).
 		chunk := min(t.cfg.ChunkSize, vendors.Of[name].MaxWriteBatch)
@@ -312,6 +316,9 @@ func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	}); err != nil {
 		return err
 	}
+	if err := opt.lock.Check(ctx); err != nil {
+		return err
+	}
 	if err := part.Begin(ctx, tables); err != nil {
 		return err
 	}
@@ -341,6 +348,9 @@ func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		if _, err := part.CloseTable(t); err != nil {
 			return err
 		}
+	}
+	if err := opt.lock.Check(ctx); err != nil {
+		return err
 	}
 	if _, err := part.Commit(ctx); err != nil {
 		return err
