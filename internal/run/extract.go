@@ -16,12 +16,12 @@ import (
 // extractAll extracts every source at once, each within its own pacer, into
 // the staging area. A source already staged for the date is skipped unless
 // force. One source failing for good fails the run, naming it.
-func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, sum *Summary, force bool) error {
+func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, sum *Summary, force bool, tbls tables) error {
 	var mu sync.Mutex
 	var from string
 	var counts map[string]int64
-	if opt.Progress != nil {
-		from, counts = expected(ctx, st.store, st.date)
+	if opt.Progress != nil && tbls != nil {
+		from, counts = expected(ctx, tbls, st)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, s := range srcs {

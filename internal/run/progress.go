@@ -2,12 +2,8 @@ package run
 
 import (
 	"context"
-	"strings"
 
 	"etl/internal/pace"
-	"etl/internal/store"
-	"etl/load"
-	"etl/schemas"
 )
 
 // Progress receives a run's progress (the terminal progress bars). Calls
@@ -46,33 +42,21 @@ type SourceStart struct {
 	Pacing       Pacing
 }
 
-// expected finds the latest complete partition before date and the count
-// of each source it was built from (its extracted count, from the staging
-// marker the partition's manifest names). It serves only as an estimate for
-// the progress bars: anything missing or unreadable means no estimate. It
-// costs one listing of end_user_sources and a few small reads.
-func expected(ctx context.Context, out store.Store, date string) (from string, counts map[string]int64) {
-	keys, err := out.List(ctx, schemas.TableSources+"/")
-	if err != nil {
+// expected finds the latest complete partition before the run's date and
+// the count of each source it was built from (its extracted count, from the
+// staging marker of the run it names). It serves only as an estimate for
+// the progress bars: anything missing or unreadable means no estimate.
+// With Parquet it costs one listing of end_user_sources and a few small
+// reads; with Iceberg, the catalog's current metadata of each table.
+func expected(ctx context.Context, tbls tables, st *staging) (from string, counts map[string]int64) {
+	from, b, err := tbls.latest(ctx, st.date)
+	if err != nil || b == nil {
 		return "", nil
 	}
-	for _, k := range keys {
-		d, file, ok := strings.Cut(strings.TrimPrefix(k, schemas.TableSources+"/dt="), "/")
-		if ok && file == load.SuccessFile && d < date && d > from {
-			from = d
-		}
-	}
-	if from == "" {
-		return "", nil
-	}
-	m, err := load.ReadManifest(ctx, out, schemas.TableSources, from)
-	if err != nil || m == nil {
-		return "", nil
-	}
-	st := &staging{store: out, date: from}
+	prev := &staging{store: st.store, date: from}
 	counts = map[string]int64{}
-	for src, runID := range m.Inputs {
-		if d, err := st.done(ctx, src); err == nil && d != nil && d.RunID == runID && d.Stats != nil {
+	for src, runID := range b.Inputs {
+		if d, err := prev.done(ctx, src); err == nil && d != nil && d.RunID == runID && d.Stats != nil {
 			counts[src] = d.Stats.Extracted
 		}
 	}
