@@ -30,7 +30,7 @@ const usage = `usage:
                         [--log-level debug|info|warn|error]
   etl backfill PIPELINE.yaml --from YYYY-MM-DD --to YYYY-MM-DD [--stage …] [--force] [--only …]
   etl validate PIPELINE.yaml
-  etl demo [--out DIR] [--people N] [--run-date YYYY-MM-DD]
+  etl demo [--out DIR] [--people N] [--run-date YYYY-MM-DD] [--format parquet|iceberg]
 `
 
 // terminal is stderr when it is a terminal; termRedactor redacts what is
@@ -218,9 +218,14 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, red *
 	people := fs.Int("people", 2000, "synthetic people to serve")
 	runDate := fs.String("run-date", time.Now().UTC().Format(time.DateOnly), "partition date (YYYY-MM-DD); default today in UTC")
 	logLevel := fs.String("log-level", "info", "debug|info|warn|error")
+	format := fs.String("format", config.FormatParquet, "parquet, or iceberg (tables in a SQLite catalog, DIR/catalog.db)")
 	pos, err := parse(fs, args)
 	if err != nil || len(pos) != 0 {
 		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	if *format != config.FormatParquet && *format != config.FormatIceberg {
+		fmt.Fprintf(stderr, "etl demo: --format must be parquet or iceberg (got %q)\n", *format)
 		return exitUsage
 	}
 	if _, err := time.Parse(time.DateOnly, *runDate); err != nil {
@@ -238,7 +243,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, red *
 		return exitFail
 	}
 	defer os.RemoveAll(dir)
-	env, err := demo.Start(demo.Options{People: *people, Dir: dir, Out: *out})
+	env, err := demo.Start(demo.Options{People: *people, Dir: dir, Out: *out, Format: *format})
 	if err != nil {
 		fmt.Fprintf(stderr, "etl demo: %v\n", err)
 		return exitFail
@@ -259,7 +264,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, red *
 		progress.Wait()
 	}
 	if err == nil {
-		if rerr := report(ctx, stdout, *out, sum); rerr != nil {
+		if rerr := report(ctx, stdout, p, sum); rerr != nil {
 			log.Warn("could not print the report", "error", rerr.Error())
 		}
 	}

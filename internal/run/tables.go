@@ -362,3 +362,18 @@ func (r *icebergReplacement) abort(context.Context) error {
 	r.r.Abort()
 	return nil
 }
+
+// ReadTable calls fn with every batch of a table's rows of date in the
+// pipeline's output, whatever its format; fn must not keep rec.
+func ReadTable(ctx context.Context, p *config.Pipeline, table, date string, mem memory.Allocator, fn func(rec arrow.Record) error) error {
+	out, err := store.Open(ctx, p.Output.URI)
+	if err != nil {
+		return err
+	}
+	tbls, err := openTables(ctx, p, out, mem, nil)
+	if err != nil {
+		return err
+	}
+	defer tbls.close()
+	return tbls.read(ctx, table, date, fn)
+}

@@ -2,7 +2,9 @@ package iceberg
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -92,6 +94,9 @@ func (t *Table) Expire(ctx context.Context, now time.Time) (ExpireStats, error) 
 	// (a Parquet layout written there before) is none of Iceberg's.
 	for _, dir := range []string{"/data", "/metadata"} {
 		res, err := t.tbl.DeleteOrphanFiles(ctx, table.WithLocation(t.tbl.Location()+dir), table.WithFilesOlderThan(t.c.retain))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // a table that never had a row has no data/
+		}
 		if err != nil {
 			return st, fmt.Errorf("iceberg table %s: removing unreferenced files: %w", t.name, err)
 		}
