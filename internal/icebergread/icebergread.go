@@ -18,16 +18,16 @@ import (
 	"etl/internal/duckdb"
 )
 
-// Request names one table.
+// Request names the tables to read.
 type Request struct {
-	Catalog   string `json:"catalog"` // the SQLite file of the SQL catalog
-	Namespace string `json:"namespace,omitempty"`
-	Table     string `json:"table"`
+	Catalog   string   `json:"catalog"` // the SQLite file of the SQL catalog
+	Namespace string   `json:"namespace,omitempty"`
+	Tables    []string `json:"tables"`
 	// S3Root is the S3 test server's directory: s3://bucket/key is read
 	// from S3Root/bucket/key.
 	S3Root string `json:"s3_root,omitempty"`
-	// SQL, if set, runs in DuckDB with {files} standing for read_parquet of
-	// the current snapshot's live data files.
+	// SQL, if set, runs in DuckDB over each table, with {files} standing
+	// for read_parquet of its current snapshot's live data files.
 	SQL string `json:"sql,omitempty"`
 }
 
@@ -84,9 +84,9 @@ func (t *Table) Current() *Snapshot {
 	return nil
 }
 
-// Read reads one table; the test fails if the reader cannot, or finds a
+// Read reads the tables; the test fails if the reader cannot, or finds a
 // data file that disagrees with its manifest entry.
-func Read(t testing.TB, req Request) *Table {
+func Read(t testing.TB, req Request) map[string]*Table {
 	t.Helper()
 	tbl, err := Run(req)
 	if err != nil {
@@ -96,7 +96,7 @@ func Read(t testing.TB, req Request) *Table {
 }
 
 // Run is Read without a test.
-func Run(req Request) (*Table, error) {
+func Run(req Request) (map[string]*Table, error) {
 	root, err := duckdb.Root()
 	if err != nil {
 		return nil, err
@@ -116,11 +116,13 @@ func Run(req Request) (*Table, error) {
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	var tbl Table
-	if err := json.Unmarshal(stdout.Bytes(), &tbl); err != nil {
+	var res struct {
+		Tables map[string]*Table `json:"tables"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		return nil, fmt.Errorf("reading the reader's answer: %v", err)
 	}
-	return &tbl, nil
+	return res.Tables, nil
 }
 
 func fileExists(p string) bool {
