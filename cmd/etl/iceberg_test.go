@@ -101,31 +101,43 @@ func sameRows(a, b []map[string]any) bool {
 // The Iceberg tables of a run hold, for a reader that shares no code with
 // iceberg-go, the same rows as the Parquet layout of a run of the same
 // data; their metadata is what the contract says.
-func TestIcebergSameRowsAsParquet(t *testing.T) {
-	// The demo's four vendors (whose people overlap, so that the write-back
-	// plans patches) and an export with a bad line (for rejects), once as
-	// Parquet and once as Iceberg tables.
-	export := exportWithBadLine(t, 60)
-	pipeline := func(out, format string) (string, map[string]string) {
-		e, err := demo.Start(demo.Options{People: 600, Dir: t.TempDir(), Out: out, Format: format})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(e.Close)
-		src, err := os.ReadFile(e.Pipeline)
-		if err != nil {
-			t.Fatal(err)
-		}
-		withExport := strings.Replace(string(src), "output:", fmt.Sprintf("  files:\n    - {name: crm_export, path: %q, format: jsonl, shape: planhat}\noutput:", export), 1)
-		os.WriteFile(e.Pipeline, []byte(withExport), 0o644)
-		return e.Pipeline, e.Vars
+// demoPipeline is the demo's pipeline (four vendors whose people overlap,
+// so that the write-back plans patches) into out, with output settings
+// added (format and catalog) and, when export is set, that export.
+func demoPipeline(t *testing.T, out, output, export string) (string, map[string]string) {
+	t.Helper()
+	e, err := demo.Start(demo.Options{People: 600, Dir: t.TempDir(), Out: out})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(e.Close)
+	src, err := os.ReadFile(e.Pipeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := strings.Replace(string(src), "output:\n  uri: "+fmt.Sprintf("%q", out)+"\n", "output:\n  uri: "+fmt.Sprintf("%q", out)+"\n"+output, 1)
+	if export != "" {
+		y = strings.Replace(y, "output:", fmt.Sprintf("  files:\n    - {name: crm_export, path: %q, format: jsonl, shape: planhat}\noutput:", export), 1)
+	}
+	if !strings.Contains(y, output) {
+		t.Fatalf("the demo's pipeline changed: %s", y)
+	}
+	if err := os.WriteFile(e.Pipeline, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return e.Pipeline, e.Vars
+}
+
+func TestIcebergSameRowsAsParquet(t *testing.T) {
+	// The demo's vendors and an export with a bad line (for rejects), once
+	// as Parquet and once as Iceberg tables.
+	export := exportWithBadLine(t, 60)
 	pq := t.TempDir()
-	p, env := pipeline(pq, "parquet")
+	p, env := demoPipeline(t, pq, "", export)
 	mustRun(t, env, "run", p, "--run-date", runDate, "--dry-run")
 	lake := t.TempDir()
 	cat := filepath.Join(lake, "catalog.db")
-	p, env = pipeline(lake, "iceberg")
+	p, env = demoPipeline(t, lake, "  format: iceberg\n  catalog: "+sqliteCatalog(cat)+"\n", export)
 	s := mustRun(t, env, "run", p, "--run-date", runDate, "--dry-run")
 
 	got := rowsOf(t, cat, "", runDate)
@@ -236,62 +248,100 @@ func filesOf(t *icebergread.Table, date string) []string {
 	return out
 }
 
-// A run of a date killed at a random moment (SIGKILL) leaves each table
-// with the date's previous rows or the new ones, never a mix; the run
-// after it leaves them all new. The previous rows come from other data
-// (other Planhat users), so the two are told apart.
+// lakeSetup is one output of the kill tests.
+type lakeSetup struct {
+	out    string // output.uri
+	dir    string // where its files are on this machine
+	cat    string // the SQLite catalog
+	s3root string
+	env    map[string]string
+}
+
+// A run of a date killed (SIGKILL) at a random moment, or right as it
+// starts committing, leaves each table with the date's previous rows or
+// the new ones, never a mix; the run after it leaves them all new. The
+// previous rows come from other data (other Planhat users), so the two are
+// told apart.
 func TestIcebergKilledAtRandom(t *testing.T) {
-	killCycles(t, 4, func(t *testing.T, i int) (out, cat, s3root string, env map[string]string) {
+	killCycles(t, 4, func(t *testing.T, i int) lakeSetup {
 		dir := t.TempDir()
-		return dir, filepath.Join(dir, "catalog.db"), "", map[string]string{"PLANHAT_API_TOKEN": token}
+		return lakeSetup{out: dir, dir: dir, cat: filepath.Join(dir, "catalog.db"), env: map[string]string{"PLANHAT_API_TOKEN": token}}
 	})
 }
 
 // The same with the data files on S3 (the Versity gateway).
 func TestIcebergKilledAtRandomS3(t *testing.T) {
 	srv := s3test.Start(t, "lake")
-	killCycles(t, 2, func(t *testing.T, i int) (out, cat, s3root string, env map[string]string) {
-		return srv.URI(fmt.Sprintf("c%d", i)), filepath.Join(t.TempDir(), "catalog.db"), srv.Dir, s3Env(srv)
+	killCycles(t, 2, func(t *testing.T, i int) lakeSetup {
+		prefix := fmt.Sprintf("c%d", i)
+		return lakeSetup{out: srv.URI(prefix), dir: srv.Path(prefix), cat: filepath.Join(t.TempDir(), "catalog.db"), s3root: srv.Dir, env: s3Env(srv)}
 	})
 }
 
-func killCycles(t *testing.T, n int, setup func(t *testing.T, i int) (out, cat, s3root string, env map[string]string)) {
+// metadataFiles counts the metadata JSON files of every table under dir:
+// a commit writes one before it swaps the catalog's pointer.
+func metadataFiles(dir string) int {
+	n := 0
+	for _, name := range icebergTables {
+		es, _ := os.ReadDir(filepath.Join(dir, name, "metadata"))
+		for _, e := range es {
+			if strings.HasSuffix(e.Name(), ".metadata.json") {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func killCycles(t *testing.T, n int, setup func(t *testing.T, i int) lakeSetup) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 17))
 	_, url1 := startPlanhat(t, 400)
-	em2 := planhat.New(token, planhat.FromPeople(people.Generate(8, 450), 0))
-	url2 := startServer(t, em2)
+	url2 := startServer(t, planhat.New(token, planhat.FromPeople(people.Generate(8, 450), 0)))
 
 	// The reference: the previous rows, then the new ones, uninterrupted.
-	out, cat, s3root, env := setup(t, 0)
-	mustRun(t, env, "run", lakePipeline(t, url1, "", out, sqliteCatalog(cat), false), "--run-date", runDate)
-	prev := rowsOf(t, cat, s3root, runDate)
+	ref := setup(t, 0)
+	mustRun(t, ref.env, "run", lakePipeline(t, url1, "", ref.out, sqliteCatalog(ref.cat), false), "--run-date", runDate)
+	prev := rowsOf(t, ref.cat, ref.s3root, runDate)
 	start := time.Now()
-	mustRun(t, env, "run", lakePipeline(t, url2, "", out, sqliteCatalog(cat), false), "--run-date", runDate)
+	mustRun(t, ref.env, "run", lakePipeline(t, url2, "", ref.out, sqliteCatalog(ref.cat), false), "--run-date", runDate)
 	took := time.Since(start)
-	next := rowsOf(t, cat, s3root, runDate)
+	next := rowsOf(t, ref.cat, ref.s3root, runDate)
 	if sameRows(prev[schemas.TableSources].Rows, next[schemas.TableSources].Rows) {
 		t.Fatal("the two runs' rows are the same: the test could not tell them apart")
 	}
 
 	for i := 1; i <= n; i++ {
 		t.Run(fmt.Sprint("cycle", i), func(t *testing.T) {
-			out, cat, s3root, env := setup(t, i)
-			mustRun(t, env, "run", lakePipeline(t, url1, "", out, sqliteCatalog(cat), false), "--run-date", runDate)
-			p := lakePipeline(t, url2, "", out, sqliteCatalog(cat), false)
-			// Half the kills in the run's last third, where the tables are
-			// written and committed.
+			c := setup(t, i)
+			mustRun(t, c.env, "run", lakePipeline(t, url1, "", c.out, sqliteCatalog(c.cat), false), "--run-date", runDate)
+			p := lakePipeline(t, url2, "", c.out, sqliteCatalog(c.cat), false)
+			// Odd cycles: a random moment of the run. Even ones: as soon as
+			// the first table's commit has written its metadata, whether or
+			// not the catalog points to it yet.
 			delay := time.Duration(rng.Int64N(int64(took)))
-			if i%2 == 0 {
-				delay = took*2/3 + time.Duration(rng.Int64N(int64(took/3)))
+			committing := i%2 == 0
+			base := metadataFiles(c.dir)
+			proc := etlbin.Start(t, c.env, "run", p, "--run-date", runDate)
+			at := time.Now().Add(delay)
+			for !proc.Exited() {
+				if committing && metadataFiles(c.dir) > base || !committing && time.Now().After(at) {
+					proc.Signal(t, syscall.SIGKILL)
+					break
+				}
+				time.Sleep(200 * time.Microsecond)
 			}
-			proc := etlbin.Start(t, env, "run", p, "--run-date", runDate)
-			time.Sleep(delay)
-			proc.Signal(t, syscall.SIGKILL)
 			res := proc.Wait(t)
-			t.Logf("killed after %s (exit %d)", delay.Round(time.Millisecond), res.Code)
-			got := rowsOf(t, cat, s3root, runDate)
+			switch {
+			case res.Code == 0:
+				t.Logf("the run ended before the kill point")
+			case committing:
+				t.Logf("killed once committing (exit %d)", res.Code)
+			default:
+				t.Logf("killed after %s (exit %d)", delay.Round(time.Millisecond), res.Code)
+			}
+			got := rowsOf(t, c.cat, c.s3root, runDate)
 			states := map[string]int{}
 			for _, name := range icebergTables {
 				switch {
@@ -303,9 +353,9 @@ func killCycles(t *testing.T, n int, setup func(t *testing.T, i int) (out, cat, 
 					t.Errorf("%s: %d rows, neither the previous %d nor the new %d", name, len(got[name].Rows), len(prev[name].Rows), len(next[name].Rows))
 				}
 			}
-			t.Logf("tables after the kill: %v", states)
-			mustRun(t, env, "run", p, "--run-date", runDate)
-			got = rowsOf(t, cat, s3root, runDate)
+			t.Logf("tables after the kill: %v (empty in both: new)", states)
+			mustRun(t, c.env, "run", p, "--run-date", runDate)
+			got = rowsOf(t, c.cat, c.s3root, runDate)
 			for _, name := range icebergTables {
 				if !sameRows(got[name].Rows, next[name].Rows) {
 					t.Errorf("%s after the run that followed the kill: %d rows, want the new %d", name, len(got[name].Rows), len(next[name].Rows))
@@ -319,31 +369,36 @@ func killCycles(t *testing.T, n int, setup func(t *testing.T, i int) (out, cat, 
 // extracts, resolve (skipped when done), write-back (reading the tables
 // back), and a backfill that skips the dates already complete.
 func TestIcebergStagesThroughREST(t *testing.T) {
-	em, url := startPlanhat(t, 300)
-	env := map[string]string{"PLANHAT_API_TOKEN": token}
 	lake := t.TempDir()
 	rest := icebergrest.Start(t, t.TempDir(), "file://"+lake)
-	p := lakePipeline(t, url, "", lake, fmt.Sprintf("{type: rest, uri: %q, token: rest-token-secret}", rest.URL), true)
+	p, env := demoPipeline(t, lake, fmt.Sprintf("  format: iceberg\n  catalog: {type: rest, uri: %q, token: rest-token-secret}\n", rest.URL), "")
 
 	mustRun(t, env, "run", p, "--run-date", runDate, "--stage", "extract")
 	s := mustRun(t, env, "run", p, "--run-date", runDate, "--stage", "resolve")
-	if s.Tables[schemas.TableSources].Rows != 300 {
+	if s.Tables[schemas.TableSources].Rows == 0 || s.Tables[schemas.TableUsers].Rows == 0 {
 		t.Fatalf("resolve: %+v", s.Tables)
 	}
 	res := etlbin.Run(t, env, "run", p, "--run-date", runDate, "--stage", "resolve")
 	if res.Code != 0 || !strings.Contains(etlbin.LastLine(res.Stdout), `"skipped":["resolve"]`) {
 		t.Errorf("a second resolve was not skipped: exit %d\n%s", res.Code, etlbin.LastLine(res.Stdout))
 	}
-	before := len(em.Log())
 	s = mustRun(t, env, "run", p, "--run-date", runDate, "--stage", "writeback")
-	if s.Writeback["planhat"].Sent == 0 || len(em.Log()) == before {
+	var sent int64
+	for _, w := range s.Writeback {
+		sent += w.Sent
+	}
+	if sent == 0 {
 		t.Fatalf("the write-back stage sent nothing: %+v", s.Writeback)
 	}
 	got := rowsOf(t, rest.Catalog, "", runDate)
 	if n := len(got[schemas.TablePlan].Rows); n == 0 {
 		t.Error("writeback_plan is empty after the write-back stage")
 	}
-	// The write-back stage replaced writeback_plan and rejects.
+	// resolve replaced the four tables, and the write-back stage
+	// writeback_plan and rejects, each in one multi-table commit.
+	if n := rest.Transactions(); n != 2 {
+		t.Errorf("%d multi-table commits, want 2", n)
+	}
 	plan, rj := got[schemas.TablePlan].Current(), got[schemas.TableRejects].Current()
 	if plan.Summary["etl.run_id"] != rj.Summary["etl.run_id"] || plan.Operation != "overwrite" {
 		t.Errorf("write-back snapshots: %+v, %+v", plan, rj)

@@ -32,6 +32,14 @@ type Server struct {
 	backend catalog.Catalog
 	mu      sync.Mutex // serializes commits
 	mux     *http.ServeMux
+	txns    int // multi-table commits applied
+}
+
+// Transactions counts the multi-table commits applied.
+func (s *Server) Transactions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.txns
 }
 
 // New builds the handler. Mount it at the root of an httptest.Server and give
@@ -303,6 +311,7 @@ func (s *Server) commitTransaction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.txns++
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -324,6 +333,7 @@ func (s *Server) validateAll(ctx context.Context, all []parsedChange) error {
 // Started is a REST catalog served on loopback for one test, over a SQLite
 // SQL catalog whose file readers can open.
 type Started struct {
+	*Server
 	URL     string // the REST catalog's base URL
 	Catalog string // the SQLite file behind it
 }
@@ -342,11 +352,12 @@ func Start(t testing.TB, dir, warehouse string) Started {
 		db.Close()
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(backend))
+	s := New(backend)
+	srv := httptest.NewServer(s)
 	t.Cleanup(func() {
 		srv.Close()
 		backend.Close()
 		db.Close()
 	})
-	return Started{URL: srv.URL, Catalog: path}
+	return Started{Server: s, URL: srv.URL, Catalog: path}
 }
