@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,6 +88,14 @@ func reasons(t *testing.T, tbl *Table, mem memory.Allocator, date string) []stri
 	return out
 }
 
+func dataFiles(t *testing.T, dir, date string) []string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, schemas.TableRejects, "data", "dt="+date, "*.parquet"))
+	return m
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
 func TestReplaceReadExpire(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -100,7 +109,13 @@ func TestReplaceReadExpire(t *testing.T) {
 	if st := replace(t, c, tbl, mem, "2026-11-01", "r1", 5); st.Rows != 5 || st.Files != 1 {
 		t.Fatalf("stats %+v", st)
 	}
+	first := dataFiles(t, dir, "2026-11-01")
+	if len(first) != 1 {
+		t.Fatalf("r1's files: %v", first)
+	}
+	time.Sleep(5 * time.Millisecond) // snapshots a few ms apart
 	replace(t, c, tbl, mem, "2026-11-02", "r2", 3)
+	time.Sleep(5 * time.Millisecond)
 	replace(t, c, tbl, mem, "2026-11-01", "r3", 2) // re-run of the first date
 
 	if got := reasons(t, tbl, mem, "2026-11-01"); !slices.Equal(got, []string{"r3-0", "r3-1"}) {
@@ -129,31 +144,104 @@ func TestReplaceReadExpire(t *testing.T) {
 		t.Errorf("rows of 2026-11-02: %d", n)
 	}
 
-	// An orphan: a file under data/ no snapshot references, old.
-	orphan := filepath.Join(dir, schemas.TableRejects, "data", "dt=2026-11-01", "killed-run.parquet")
-	if err := os.WriteFile(orphan, []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
+	snaps := tbl.tbl.Metadata().Snapshots() // s1, s2, s3, oldest first
+	at := func(i int) time.Time { return time.UnixMilli(snaps[i].TimestampMs) }
+	retain := c.retain
+	// Two files no snapshot references: one a killed run left long ago,
+	// one a run is staging now.
+	oldOrphan := filepath.Join(dir, schemas.TableRejects, "data", "dt=2026-11-01", "killed-run.parquet")
+	youngOrphan := filepath.Join(dir, schemas.TableRejects, "data", "dt=2026-11-03", "running-run.parquet")
+	for _, p := range []string{oldOrphan, youngOrphan} {
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	// Within the retention nothing goes: every snapshot is younger.
+	old := time.Now().Add(-retain - time.Hour)
+	os.Chtimes(oldOrphan, old, old)
+
+	// Within the retention nothing goes but the old orphan.
 	st, err := tbl.Expire(ctx, time.Now())
-	if err != nil || st.Snapshots != 0 || len(st.Orphans) != 0 {
+	if err != nil || st.Snapshots != 0 || len(st.Orphans) != 1 || exists(oldOrphan) || !exists(youngOrphan) {
 		t.Fatalf("expiry within the retention: %+v %v", st, err)
 	}
-	// Eight days later: only the current snapshot was current at the
-	// cutoff, and it stays; the files only older ones referenced go.
-	old := time.Now().Add(-8 * 24 * time.Hour)
-	os.Chtimes(orphan, old, old)
-	st, err = tbl.Expire(ctx, time.Now().Add(8*24*time.Hour))
-	if err != nil {
-		t.Fatal(err)
+	// A retention after s2 was made: s2 was current then, so it stays, and
+	// s1 goes; r1's file, which s2 still references, stays.
+	st, err = tbl.Expire(ctx, at(1).Add(retain+time.Millisecond))
+	if err != nil || st.Snapshots != 1 || len(tbl.tbl.Metadata().Snapshots()) != 2 || !exists(first[0]) {
+		t.Fatalf("expiry of s1: %+v %v; r1's file there: %v", st, err, exists(first[0]))
 	}
-	if st.Snapshots != 2 || len(st.Orphans) != 1 {
-		t.Errorf("expiry: %+v", st)
+	if exists(localPath(snaps[0].ManifestList)) || !exists(localPath(snaps[1].ManifestList)) {
+		t.Error("s1's manifest list should be gone, s2's there")
 	}
-	if _, err := os.Stat(orphan); err == nil {
-		t.Error("the orphan is still there")
+	// A retention after s3: s2 goes, and r1's file with it.
+	st, err = tbl.Expire(ctx, at(2).Add(retain+time.Millisecond))
+	if err != nil || st.Snapshots != 1 || exists(first[0]) || !exists(youngOrphan) {
+		t.Fatalf("expiry of s2: %+v %v; r1's file there: %v", st, err, exists(first[0]))
 	}
 	if got := reasons(t, tbl, mem, "2026-11-01"); len(got) != 2 {
 		t.Errorf("after expiry: %v", got)
+	}
+	if got := reasons(t, tbl, mem, "2026-11-02"); len(got) != 3 {
+		t.Errorf("after expiry: %v", got)
+	}
+}
+
+// localPath is a file:// location's path.
+func localPath(loc string) string { return strings.TrimPrefix(loc, "file://") }
+
+// Two runs of different dates staged on the same table at once both
+// commit: the later reloads the table and replays its snapshot on top.
+// Two of the same date: the later fails, and the earlier's rows stay.
+func TestConcurrentRunsOfOtherDates(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	c := openSQLite(t, t.TempDir())
+	tbl, err := c.Table(ctx, schemas.TableRejects, schemas.Rejects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replace(t, c, tbl, mem, "2026-11-01", "r0", 1) // the table has a snapshot
+	stage := func(date, run string, n int) *Replace {
+		r, err := c.Begin(date, run, "", mem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := r.Table(ctx, tbl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := rejects(mem, run, n)
+		defer rec.Release()
+		if err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a, b := stage("2026-11-02", "a", 2), stage("2026-11-03", "b", 3)
+	if err := a.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatalf("the commit of another date after a concurrent one: %v", err)
+	}
+	for date, n := range map[string]int{"2026-11-01": 1, "2026-11-02": 2, "2026-11-03": 3} {
+		if got := reasons(t, tbl, mem, date); len(got) != n {
+			t.Errorf("%s: %v", date, got)
+		}
+	}
+	x, y := stage("2026-11-02", "x", 4), stage("2026-11-02", "y", 5)
+	if err := x.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := y.Commit(ctx); err == nil {
+		t.Error("two runs of one date both committed")
+	}
+	if got := reasons(t, tbl, mem, "2026-11-02"); len(got) != 4 {
+		t.Errorf("2026-11-02 after the refused commit: %v", got)
 	}
 }
