@@ -245,3 +245,20 @@ func TestConcurrentRunsOfOtherDates(t *testing.T) {
 		t.Errorf("2026-11-02 after the refused commit: %v", got)
 	}
 }
+
+// A Postgres catalog goes through the same code with Postgres' driver and
+// dialect; one that cannot be reached fails at once, without its password.
+func TestPostgresCatalogUnreachable(t *testing.T) {
+	if _, _, d, err := sqlSource("postgresql://u:p@h/db"); err != nil || d != "postgres" {
+		t.Errorf("dialect %q, %v", d, err)
+	}
+	if _, _, _, err := sqlSource("mysql://h/db"); err == nil {
+		t.Error("a mysql:// catalog was taken")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := Open(ctx, Config{Type: TypeSQL, URI: "postgres://etl:pw-secret@127.0.0.1:1/lake?sslmode=disable", Location: t.TempDir()})
+	if err == nil || strings.Contains(err.Error(), "pw-secret") || !strings.Contains(err.Error(), "REDACTED") {
+		t.Errorf("opening an unreachable Postgres catalog: %v", err)
+	}
+}
