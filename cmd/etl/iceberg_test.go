@@ -311,6 +311,21 @@ func killCycles(t *testing.T, n int, setup func(t *testing.T, i int) lakeSetup) 
 	if sameRows(prev[schemas.TableSources].Rows, next[schemas.TableSources].Rows) {
 		t.Fatal("the two runs' rows are the same: the test could not tell them apart")
 	}
+	// Back to the smaller data: iceberg-go warns that the overwrite deletes
+	// more rows than it adds, and says so on stderr as a JSON line, as
+	// every log line is when stderr is not a terminal.
+	res := etlbin.Run(t, ref.env, "run", lakePipeline(t, url1, "", ref.out, sqliteCatalog(ref.cat), false), "--run-date", runDate)
+	warned := false
+	for _, line := range strings.Split(strings.TrimSpace(res.Stderr), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Errorf("a stderr line is not JSON: %s", line)
+		}
+		warned = warned || strings.Contains(line, "fewer rows than deleted")
+	}
+	if res.Code != 0 || !warned {
+		t.Errorf("exit %d; iceberg-go's warning logged as JSON: %v", res.Code, warned)
+	}
 
 	for i := 1; i <= n; i++ {
 		t.Run(fmt.Sprint("cycle", i), func(t *testing.T) {

@@ -285,11 +285,17 @@ func logger(w io.Writer, level string) (*slog.Logger, *bars, error) {
 		return nil, nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: l}
+	// Libraries that log (iceberg-go) log through the same handler: JSON
+	// lines stay JSON lines, and the redactor sees them.
 	if terminal != nil {
 		b := newBars(terminal, termRedactor)
-		return slog.New(slog.NewTextHandler(b, opts)), b, nil
+		log := slog.New(slog.NewTextHandler(b, opts))
+		slog.SetDefault(log)
+		return log, b, nil
 	}
-	return slog.New(slog.NewJSONHandler(w, opts)), nil, nil
+	log := slog.New(slog.NewJSONHandler(w, opts))
+	slog.SetDefault(log)
+	return log, nil, nil
 }
 
 func isTerminal(f *os.File) bool {
