@@ -369,11 +369,17 @@ func killCycles(t *testing.T, n int, setup func(t *testing.T, i int) lakeSetup) 
 				}
 			}
 			t.Logf("tables after the kill: %v (empty in both: new)", states)
-			mustRun(t, c.env, "run", p, "--run-date", runDate)
+			again := etlbin.Run(t, c.env, "run", p, "--run-date", runDate)
+			if again.Code != 0 || strings.Contains(again.Stderr, "expiry failed") {
+				t.Fatalf("the run after the kill: exit %d\n%s", again.Code, again.Stderr)
+			}
 			got = rowsOf(t, c.cat, c.s3root, runDate)
 			for _, name := range icebergTables {
 				if !sameRows(got[name].Rows, next[name].Rows) {
 					t.Errorf("%s after the run that followed the kill: %d rows, want the new %d", name, len(got[name].Rows), len(next[name].Rows))
+				}
+				if cur := got[name].Current(); cur == nil || cur.Operation != "overwrite" || cur.Summary["etl.run_id"] != runID(t, again.Stdout) {
+					t.Errorf("%s: the current snapshot is not the last run's overwrite: %+v", name, cur)
 				}
 			}
 		})
