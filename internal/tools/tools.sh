@@ -4,6 +4,8 @@
 #   .cache/duckdb/node_modules    DuckDB's Node API, the independent Parquet reader
 #   .cache/icebergread/node_modules  avsc, which reads Iceberg's Avro manifests
 #   .cache/sqlite/                sqlite3 from Debian's archive, only where the machine has none
+#   PostgreSQL (Debian's package), for the Iceberg SQL catalog's Postgres test, only where the
+#   machine has none (the go machines' image has it); this one needs root, as CI is
 # Idempotent: a second call does nothing. Only the Go module proxy and npm are used.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,4 +44,9 @@ if ! command -v sqlite3 >/dev/null && [ ! -x "$cache/sqlite/usr/bin/sqlite3" ]; 
   ( cd "$tmp" && apt-get download sqlite3 libsqlite3-0 >/dev/null )
   for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$cache/sqlite"; done
   rm -rf "$tmp"
+fi
+
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  echo "tools: installing PostgreSQL from Debian's archive" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 fi

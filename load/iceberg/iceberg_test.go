@@ -3,10 +3,13 @@ package iceberg
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -246,19 +249,87 @@ func TestConcurrentRunsOfOtherDates(t *testing.T) {
 	}
 }
 
-// A Postgres catalog goes through the same code with Postgres' driver and
-// dialect; one that cannot be reached fails at once, without its password.
-func TestPostgresCatalogUnreachable(t *testing.T) {
-	if _, _, d, err := sqlSource("postgresql://u:p@h/db"); err != nil || d != "postgres" {
-		t.Errorf("dialect %q, %v", d, err)
+// startPostgres starts a throwaway PostgreSQL server (the machine's, run as
+// nobody, since it refuses root) and returns its catalog URI.
+func startPostgres(t *testing.T) string {
+	t.Helper()
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
+	if len(bins) == 0 {
+		t.Fatal("PostgreSQL is not installed (internal/tools/tools.sh installs it)")
+	}
+	bin := filepath.Dir(bins[len(bins)-1])
+	dir, err := os.MkdirTemp("", "etl-pg-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	asNobody := func(name string, args ...string) *exec.Cmd {
+		cmd := exec.Command(name, args...)
+		if os.Geteuid() == 0 {
+			cmd = exec.Command("setpriv", append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups", name}, args...)...)
+			os.Chown(dir, 65534, 65534)
+		}
+		return cmd
+	}
+	if out, err := asNobody(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"), "-U", "etl", "--auth=trust", "-E", "UTF8").CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	srv := asNobody(filepath.Join(bin, "postgres"), "-D", filepath.Join(dir, "data"), "-k", dir, "-h", "127.0.0.1", "-p", port, "-F")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Process.Signal(syscall.SIGTERM) // a smart shutdown: it exits once idle
+		srv.Wait()
+	})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("PostgreSQL did not start")
+		}
+	}
+	return "postgres://etl:pw-secret@127.0.0.1:" + port + "/postgres?sslmode=disable"
+}
+
+// A Postgres catalog goes through the same code as SQLite, with Postgres'
+// driver and dialect.
+func TestPostgresCatalog(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	uri := startPostgres(t)
+	c, err := Open(ctx, Config{Type: TypeSQL, URI: uri, Location: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tbl, err := c.Table(ctx, schemas.TableRejects, schemas.Rejects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replace(t, c, tbl, mem, "2026-11-01", "r1", 3)
+	replace(t, c, tbl, mem, "2026-11-01", "r2", 2)
+	if got := reasons(t, tbl, mem, "2026-11-01"); !slices.Equal(got, []string{"r2-0", "r2-1"}) {
+		t.Errorf("rows after the re-run: %v", got)
+	}
+	if op := tbl.tbl.CurrentSnapshot().Summary.Operation; op != "overwrite" {
+		t.Errorf("the re-run's snapshot is %q", op)
+	}
+	// An unreachable one fails at once, without its password.
+	_, err = Open(ctx, Config{Type: TypeSQL, URI: "postgres://etl:pw-secret@127.0.0.1:1/lake?sslmode=disable", Location: t.TempDir()})
+	if err == nil || strings.Contains(err.Error(), "pw-secret") || !strings.Contains(err.Error(), "REDACTED") {
+		t.Errorf("opening an unreachable Postgres catalog: %v", err)
 	}
 	if _, _, _, err := sqlSource("mysql://h/db"); err == nil {
 		t.Error("a mysql:// catalog was taken")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := Open(ctx, Config{Type: TypeSQL, URI: "postgres://etl:pw-secret@127.0.0.1:1/lake?sslmode=disable", Location: t.TempDir()})
-	if err == nil || strings.Contains(err.Error(), "pw-secret") || !strings.Contains(err.Error(), "REDACTED") {
-		t.Errorf("opening an unreachable Postgres catalog: %v", err)
 	}
 }
