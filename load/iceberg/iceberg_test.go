@@ -333,3 +333,30 @@ func TestPostgresCatalog(t *testing.T) {
 		t.Error("a mysql:// catalog was taken")
 	}
 }
+
+// Append adds rows to a date, keeping those there (the runs table).
+func TestAppendKeepsTheDatesRows(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	c := openSQLite(t, t.TempDir())
+	tbl, err := c.Table(ctx, schemas.TableRejects, schemas.Rejects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range []string{"a", "b"} {
+		rec := rejects(mem, run, 1)
+		err := tbl.Append(ctx, "2026-11-01", run, rec)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := reasons(t, tbl, mem, "2026-11-01"); !slices.Equal(got, []string{"a-0", "b-0"}) {
+		t.Errorf("rows %v", got)
+	}
+	snap := tbl.tbl.CurrentSnapshot()
+	if snap.Summary.Operation != "append" || snap.Summary.Properties[PropRunID] != "b" {
+		t.Errorf("snapshot %+v", snap.Summary)
+	}
+}
