@@ -39,6 +39,7 @@ type TableWriter struct {
 	schema   *arrow.Schema
 	prefix   string // e.g. end_users/dt=2026-01-01/
 	runID    string
+	name     string // the one file's key, instead of numbered parts
 	partRows int64
 
 	obj   store.Object
@@ -73,6 +74,9 @@ func (t *TableWriter) Write(rec arrow.Record) error {
 }
 
 func (t *TableWriter) partKey() string {
+	if t.name != "" {
+		return t.name
+	}
 	return fmt.Sprintf("%spart-%s-%05d.parquet", t.prefix, t.runID, len(t.parts))
 }
 
@@ -117,6 +121,19 @@ func (t *TableWriter) closePart() error {
 	t.parts = append(t.parts, Part{Key: key, Rows: t.rows, Bytes: t.cw.n})
 	t.fw, t.obj = nil, nil
 	return nil
+}
+
+// WriteFile stores rec as the one Parquet file key (the runs table's
+// files, which are written once and never part of a partition's commit).
+func WriteFile(ctx context.Context, s store.Store, key string, rec arrow.Record) error {
+	w := newTableWriter(ctx, s, rec.Schema(), "", "")
+	w.name = key
+	if err := w.Write(rec); err != nil {
+		w.abort()
+		return err
+	}
+	_, err := w.Close()
+	return err
 }
 
 // Close finishes the last part. A table with no rows still gets one (empty)

@@ -38,6 +38,9 @@ type Manifest struct {
 	// Inputs name what the run built the table from (the staging runs), so
 	// a later stage can tell whether the table is still current.
 	Inputs map[string]string `json:"inputs,omitempty"`
+	// Sources counts the rows of each source (end_user_sources), which the
+	// next run's volume guard compares with.
+	Sources map[string]int64 `json:"sources,omitempty"`
 }
 
 // Partition replaces one run date's partition of every table:
@@ -58,11 +61,13 @@ type Partition struct {
 	tables  map[string]*TableWriter
 	order   []string
 	results map[string][]Part
+	sources map[string]map[string]int64
 }
 
 // NewPartition prepares the partition of date in store.
 func NewPartition(store store.Store, date, runID string) *Partition {
-	return &Partition{store: store, date: date, runID: runID, tables: map[string]*TableWriter{}, results: map[string][]Part{}}
+	return &Partition{store: store, date: date, runID: runID, tables: map[string]*TableWriter{}, results: map[string][]Part{},
+		sources: map[string]map[string]int64{}}
 }
 
 func (p *Partition) dir(table string) string { return fmt.Sprintf("%s/dt=%s/", table, p.date) }
@@ -104,6 +109,9 @@ func (p *Partition) CloseTable(name string) ([]Part, error) {
 	return parts, nil
 }
 
+// SetSources records a table's rows per source in its manifest.
+func (p *Partition) SetSources(table string, rows map[string]int64) { p.sources[table] = rows }
+
 // Commit makes the partition complete; every table must be closed.
 func (p *Partition) Commit(ctx context.Context) (map[string]Manifest, error) {
 	out := map[string]Manifest{}
@@ -115,7 +123,8 @@ func (p *Partition) Commit(ctx context.Context) (map[string]Manifest, error) {
 		if err := p.removeOthers(ctx, name, parts); err != nil {
 			return nil, err
 		}
-		m := Manifest{Table: name, RunDate: p.date, RunID: p.runID, Written: time.Now().UTC(), Parts: parts, Inputs: p.Inputs}
+		m := Manifest{Table: name, RunDate: p.date, RunID: p.runID, Written: time.Now().UTC(), Parts: parts, Inputs: p.Inputs,
+			Sources: p.sources[name]}
 		for _, pt := range parts {
 			m.Rows += pt.Rows
 			m.Bytes += pt.Bytes

@@ -27,10 +27,19 @@ func ReadTable(ctx context.Context, s store.Store, table, date string, mem memor
 	if err != nil {
 		return err
 	}
+	var parts []string
 	for _, k := range keys {
-		if !strings.HasSuffix(k, ".parquet") || strings.HasPrefix(path.Base(k), "_") || strings.HasPrefix(path.Base(k), ".") {
-			continue
+		if strings.HasSuffix(k, ".parquet") && !strings.HasPrefix(path.Base(k), "_") && !strings.HasPrefix(path.Base(k), ".") {
+			parts = append(parts, k)
 		}
+	}
+	return ReadParts(ctx, s, parts, mem, fn)
+}
+
+// ReadParts calls fn with every record batch of the Parquet files keys, in
+// order; fn must not keep rec.
+func ReadParts(ctx context.Context, s store.Store, keys []string, mem memory.Allocator, fn func(rec arrow.Record) error) error {
+	for _, k := range keys {
 		if err := readPart(ctx, s, k, mem, fn); err != nil {
 			return fmt.Errorf("reading %s: %w", s.URI(k), err)
 		}

@@ -18,10 +18,15 @@ const (
 	TableUsers   = "end_users"
 	TableRejects = "rejects"
 	TablePlan    = "writeback_plan"
+	TableChanges = "end_user_changes"
+	// TableRuns is the run history: one file per invocation, outside the
+	// partition commit, never replaced.
+	TableRuns = "runs"
 )
 
-// Tables lists every table a run writes, in the order they are committed.
-var Tables = []string{TableSources, TableUsers, TableRejects, TablePlan}
+// Tables lists every table of a run date's partition, in the order they are
+// committed.
+var Tables = []string{TableSources, TableUsers, TableChanges, TableRejects, TablePlan}
 
 // Column positions in EndUserSources. Extractors fill a batch of this schema
 // with vendor values as they are; transform normalises it in place of a copy;
@@ -131,4 +136,37 @@ var WritebackPlan = arrow.NewSchema([]arrow.Field{
 	{Name: "field", Type: str},
 	{Name: "old_value", Type: str, Nullable: true},
 	{Name: "new_value", Type: str},
+}, nil)
+
+// Changes of a record since the previous partition.
+const (
+	ChangeAdded   = "added"
+	ChangeRemoved = "removed"
+	ChangeChanged = "changed"
+)
+
+// EndUserChanges is one row per source record added, removed or changed
+// since the latest earlier complete partition: columns holds the sorted
+// names of the end_user_sources columns that differ (empty for added and
+// removed).
+var EndUserChanges = arrow.NewSchema([]arrow.Field{
+	{Name: "source", Type: str},
+	{Name: "source_id", Type: str},
+	{Name: "change", Type: str},
+	{Name: "person_id", Type: str, Nullable: true},
+	{Name: "previous_person_id", Type: str, Nullable: true},
+	{Name: "columns", Type: stringList},
+}, nil)
+
+// Runs is the run history: one row per invocation (per date of a
+// backfill), summary being the JSON summary line it printed last.
+var Runs = arrow.NewSchema([]arrow.Field{
+	{Name: "run_id", Type: str},
+	{Name: "run_date", Type: arrow.FixedWidthTypes.Date32},
+	{Name: "stage", Type: str},
+	{Name: "status", Type: str},
+	{Name: "error", Type: str, Nullable: true},
+	{Name: "started_at", Type: Timestamp},
+	{Name: "finished_at", Type: Timestamp},
+	{Name: "summary", Type: str},
 }, nil)

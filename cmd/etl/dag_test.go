@@ -17,26 +17,53 @@ import (
 const dagDate = "2026-03-01"
 
 type dagTask struct {
-	TaskID  string   `json:"task_id"`
-	Command string   `json:"command"`
-	Pool    string   `json:"pool"`
-	Up      []string `json:"upstream"`
+	TaskID    string            `json:"task_id"`
+	Command   string            `json:"command"`
+	Env       map[string]string `json:"env"`
+	AppendEnv bool              `json:"append_env"`
+	Pool      string            `json:"pool"`
+	Up        []string          `json:"upstream"`
 }
 
-// dagTasks loads pipelines/airflow/end_users_dag.py (with a stand-in for
-// Airflow) and returns its tasks in dependency order, commands rendered.
-func dagTasks(t *testing.T, pipeline string) []dagTask {
+func dagFile() string {
+	root, _ := duckdb.Root()
+	return filepath.Join(root, "pipelines", "airflow", "end_users_dag.py")
+}
+
+// renderDAG loads pipelines/airflow/end_users_dag.py with a stand-in for
+// Airflow and renders its tasks' templates with Jinja2 (Debian's, from
+// .cache/jinja2) for run date ds and a DAG run's conf ("" for none).
+func renderDAG(t *testing.T, pipeline, ds, conf string) ([]byte, error) {
 	t.Helper()
 	root, _ := duckdb.Root()
-	dag := filepath.Join(root, "pipelines", "airflow", "end_users_dag.py")
-	if out, err := exec.Command("python3", "-B", "-m", "py_compile", dag).CombinedOutput(); err != nil {
+	if out, err := exec.Command("python3", "-B", "-m", "py_compile", dagFile()).CombinedOutput(); err != nil {
 		t.Fatalf("the DAG does not compile: %v\n%s", err, out)
 	}
-	cmd := exec.Command("python3", "-B", filepath.Join(root, "testdata", "airflow", "dag_commands.py"), dag, dagDate)
-	cmd.Env = append(os.Environ(), "ETL_BIN="+etlbin.Path(t), "ETL_PIPELINE="+pipeline, "PYTHONDONTWRITEBYTECODE=1")
-	out, err := cmd.Output()
+	jinja := filepath.Join(root, ".cache", "jinja2", "usr", "lib", "python3", "dist-packages")
+	if _, err := os.Stat(filepath.Join(jinja, "jinja2")); err != nil {
+		t.Fatalf("Jinja2 is not installed in %s: run make tools", jinja)
+	}
+	args := []string{"-B", filepath.Join(root, "testdata", "airflow", "dag_commands.py"), dagFile(), ds}
+	if conf != "" {
+		args = append(args, conf)
+	}
+	cmd := exec.Command("python3", args...)
+	cmd.Env = append(os.Environ(), "ETL_BIN="+etlbin.Path(t), "ETL_PIPELINE="+pipeline, "PYTHONDONTWRITEBYTECODE=1", "PYTHONPATH="+jinja)
+	return cmd.Output()
+}
+
+// dagTasks returns the DAG's tasks in dependency order, rendered for dagDate.
+func dagTasks(t *testing.T, pipeline string) []dagTask { return dagTasksFor(t, pipeline, dagDate, "") }
+
+func dagTasksFor(t *testing.T, pipeline, ds, conf string) []dagTask {
+	t.Helper()
+	out, err := renderDAG(t, pipeline, ds, conf)
 	if err != nil {
-		t.Fatalf("reading the DAG: %v", err)
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("reading the DAG: %v\n%s", err, stderr)
 	}
 	var tasks []dagTask
 	if err := json.Unmarshal(out, &tasks); err != nil {
@@ -45,14 +72,33 @@ func dagTasks(t *testing.T, pipeline string) []dagTask {
 	return tasks
 }
 
-// runTask runs one task's command line the way BashOperator does.
+// runTask runs one task's command line the way BashOperator does: with
+// bash, in the worker's environment (vars) plus the task's env.
 func runTask(t *testing.T, task dagTask, vars map[string]string) etlbin.Result {
 	t.Helper()
-	args := strings.Fields(task.Command)
-	if args[0] != etlbin.Path(t) {
+	if !strings.HasPrefix(task.Command, etlbin.Path(t)+" ") {
 		t.Fatalf("task %s does not run etl: %s", task.TaskID, task.Command)
 	}
-	return etlbin.Run(t, vars, args[1:]...)
+	cmd := exec.Command("bash", "-c", task.Command)
+	if task.Env == nil || task.AppendEnv {
+		cmd.Env = os.Environ()
+		for k, v := range vars {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	for k, v := range task.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := etlbin.Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		res.Code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running %s: %v", task.TaskID, err)
+	}
+	return res
 }
 
 func startDemo(t *testing.T, out string) *demo.Env {
@@ -193,4 +239,93 @@ func taskByID(t *testing.T, tasks []dagTask, id string) dagTask {
 	}
 	t.Fatalf("the DAG has no task %s", id)
 	return dagTask{}
+}
+
+// The DAG passes ruff's Airflow rules (AIR, preview), which a DAG written
+// for Airflow 2 only does not.
+func TestDAGLint(t *testing.T) {
+	root, _ := duckdb.Root()
+	if _, err := os.Stat(filepath.Join(root, ".cache", "ruff", "node_modules", "@astral-sh", "ruff-wasm-nodejs")); err != nil {
+		t.Fatal("ruff's WebAssembly build is not installed: run make tools")
+	}
+	old := filepath.Join(t.TempDir(), "old_dag.py")
+	os.WriteFile(old, []byte(`from airflow import DAG
+from airflow.operators.bash_operator import BashOperator
+
+with DAG(dag_id="x", schedule_interval="@daily") as dag:
+    BashOperator(task_id="t", bash_command="etl run p.yaml --run-date {{ ds }}")
+`), 0o644)
+	lint := func(file string) []map[string]any {
+		out, err := exec.Command("node", filepath.Join(root, "testdata", "airflow", "ruff_lint.js"), file).Output()
+		if err != nil {
+			t.Fatalf("ruff: %v", err)
+		}
+		var r struct{ Findings []map[string]any }
+		if err := json.Unmarshal(out, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r.Findings
+	}
+	if f := lint(dagFile()); len(f) != 0 {
+		t.Fatalf("ruff's Airflow rules find %d problems in the DAG: %v", len(f), f)
+	}
+	if f := lint(old); len(f) < 3 {
+		t.Fatalf("ruff found only %v in a DAG written for Airflow 2", f)
+	}
+}
+
+// An operator lets a drop through for one DAG run, through its config; runs
+// without it are still guarded, and the config cannot reach the shell.
+func TestDAGAcceptDrop(t *testing.T) {
+	out := t.TempDir()
+	before := startDemo(t, out)
+	for _, task := range dagTasks(t, before.Pipeline) {
+		if res := runTask(t, task, before.Vars); res.Code != 0 {
+			t.Fatalf("%s: exit %d\n%s", task.TaskID, res.Code, res.Stderr)
+		}
+	}
+	// The next day every vendor answers with a quarter of its users.
+	env, err := demo.Start(demo.Options{People: 100, Dir: t.TempDir(), Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Close)
+	const next = "2026-03-02"
+	tasks := dagTasksFor(t, env.Pipeline, next, "")
+	for _, task := range tasks[:4] {
+		if res := runTask(t, task, env.Vars); res.Code != 0 {
+			t.Fatalf("%s: exit %d\n%s", task.TaskID, res.Code, res.Stderr)
+		}
+	}
+	if res := runTask(t, tasks[4], env.Vars); res.Code != 1 || !strings.Contains(etlbin.LastLine(res.Stdout), "volume guard") {
+		t.Fatalf("resolve after the drop: exit %d\n%s", res.Code, etlbin.LastLine(res.Stdout))
+	}
+	// A new DAG run of that date, triggered with the config.
+	accepted := dagTasksFor(t, env.Pipeline, next, `{"accept_drop": "planhat,dixa,moesif,userlot"}`)
+	if !strings.Contains(accepted[4].Command, "--accept-drop") || accepted[4].Env["ETL_ACCEPT_DROP"] != "planhat,dixa,moesif,userlot" {
+		t.Fatalf("resolve with the config: %+v", accepted[4])
+	}
+	for _, task := range accepted {
+		res := runTask(t, task, env.Vars)
+		if res.Code != 0 {
+			t.Fatalf("%s with accept_drop: exit %d\n%s", task.TaskID, res.Code, res.Stderr)
+		}
+		if task.TaskID == "resolve" && !strings.Contains(etlbin.LastLine(res.Stdout), `"accepted":true`) {
+			t.Fatalf("resolve did not accept the drop: %s", etlbin.LastLine(res.Stdout))
+		}
+	}
+	// The config is checked against the param's pattern, and even past it
+	// the value is one argument, never shell syntax.
+	if _, err := renderDAG(t, env.Pipeline, next, `{"accept_drop": "dixa; touch /tmp/pwned"}`); err == nil {
+		t.Fatal("a config that is not source names was accepted")
+	}
+	bad := accepted[4]
+	marker := filepath.Join(t.TempDir(), "pwned")
+	bad.Env = map[string]string{"ETL_ACCEPT_DROP": "dixa; touch " + marker}
+	if res := runTask(t, bad, env.Vars); res.Code != 2 {
+		t.Fatalf("resolve with a hostile accept_drop: exit %d\n%s", res.Code, res.Stderr)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the config reached the shell")
+	}
 }

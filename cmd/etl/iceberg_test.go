@@ -91,7 +91,7 @@ func rowsOf(t *testing.T, catalog, s3root, date string) map[string]*icebergread.
 		SQL: fmt.Sprintf("SELECT * EXCLUDE (dt) FROM {files} WHERE dt = DATE '%s' ORDER BY ALL", date)})
 }
 
-func sameRows(a, b []map[string]any) bool {
+func equalRows(a, b []map[string]any) bool {
 	if len(a) == 0 && len(b) == 0 {
 		return true
 	}
@@ -150,7 +150,7 @@ func TestIcebergSameRowsAsParquet(t *testing.T) {
 		if len(want) == 0 {
 			t.Errorf("%s: the Parquet run wrote no rows; the comparison proves little", name)
 		}
-		if !sameRows(tbl.Rows, want) {
+		if !equalRows(tbl.Rows, want) {
 			t.Errorf("%s: the Iceberg table has %d rows, the Parquet partition %d, or they differ", name, len(tbl.Rows), len(want))
 			if len(tbl.Rows) > 0 && len(want) > 0 {
 				t.Logf("first rows:\n%v\n%v", tbl.Rows[0], want[0])
@@ -179,7 +179,7 @@ func TestIcebergSameRowsAsParquet(t *testing.T) {
 }
 
 var tableSchemas = map[string]*arrow.Schema{schemas.TableSources: schemas.EndUserSources, schemas.TableUsers: schemas.EndUsers,
-	schemas.TableRejects: schemas.Rejects, schemas.TablePlan: schemas.WritebackPlan}
+	schemas.TableRejects: schemas.Rejects, schemas.TablePlan: schemas.WritebackPlan, schemas.TableChanges: schemas.EndUserChanges}
 
 func startServer(t *testing.T, h http.Handler) string {
 	srv := httptest.NewServer(h)
@@ -218,7 +218,7 @@ func TestIcebergRerunOneOverwritePerTable(t *testing.T) {
 			t.Errorf("%s: the re-run's snapshot %+v", name, cur)
 		}
 		// The same data: the same rows, each once.
-		if !sameRows(a.Rows, b.Rows) {
+		if !equalRows(a.Rows, b.Rows) {
 			t.Errorf("%s: %d rows before the re-run, %d after", name, len(b.Rows), len(a.Rows))
 		}
 		var live int64
@@ -230,7 +230,7 @@ func TestIcebergRerunOneOverwritePerTable(t *testing.T) {
 		if live != int64(len(a.Rows)) {
 			t.Errorf("%s: %d live rows of %s in the manifests, %d read", name, live, runDate, len(a.Rows))
 		}
-		if !sameRows(afterOther[name].Rows, beforeOther[name].Rows) || !slices.Equal(filesOf(afterOther[name], other), filesOf(beforeOther[name], other)) {
+		if !equalRows(afterOther[name].Rows, beforeOther[name].Rows) || !slices.Equal(filesOf(afterOther[name], other), filesOf(beforeOther[name], other)) {
 			t.Errorf("%s: %s changed with the re-run of %s", name, other, runDate)
 		}
 	}
@@ -308,7 +308,7 @@ func killCycles(t *testing.T, n int, setup func(t *testing.T, i int) lakeSetup) 
 	mustRun(t, ref.env, "run", lakePipeline(t, url2, "", ref.out, sqliteCatalog(ref.cat), false), "--run-date", runDate)
 	took := time.Since(start)
 	next := rowsOf(t, ref.cat, ref.s3root, runDate)
-	if sameRows(prev[schemas.TableSources].Rows, next[schemas.TableSources].Rows) {
+	if equalRows(prev[schemas.TableSources].Rows, next[schemas.TableSources].Rows) {
 		t.Fatal("the two runs' rows are the same: the test could not tell them apart")
 	}
 	// Back to the smaller data: iceberg-go warns that the overwrite deletes
@@ -360,9 +360,9 @@ func killCycles(t *testing.T, n int, setup func(t *testing.T, i int) lakeSetup) 
 			states := map[string]int{}
 			for _, name := range icebergTables {
 				switch {
-				case sameRows(got[name].Rows, next[name].Rows):
+				case equalRows(got[name].Rows, next[name].Rows):
 					states["new"]++
-				case sameRows(got[name].Rows, prev[name].Rows):
+				case equalRows(got[name].Rows, prev[name].Rows):
 					states["previous"]++
 				default:
 					t.Errorf("%s: %d rows, neither the previous %d nor the new %d", name, len(got[name].Rows), len(prev[name].Rows), len(next[name].Rows))
@@ -375,7 +375,7 @@ func killCycles(t *testing.T, n int, setup func(t *testing.T, i int) lakeSetup) 
 			}
 			got = rowsOf(t, c.cat, c.s3root, runDate)
 			for _, name := range icebergTables {
-				if !sameRows(got[name].Rows, next[name].Rows) {
+				if !equalRows(got[name].Rows, next[name].Rows) {
 					t.Errorf("%s after the run that followed the kill: %d rows, want the new %d", name, len(got[name].Rows), len(next[name].Rows))
 				}
 				if cur := got[name].Current(); cur == nil || cur.Operation != "overwrite" || cur.Summary["etl.run_id"] != runID(t, again.Stdout) {

@@ -27,8 +27,9 @@ import (
 const usage = `usage:
   etl run PIPELINE.yaml [--run-date YYYY-MM-DD] [--only planhat,dixa,…] [--dry-run]
                         [--stage extract|resolve|writeback|all] [--force]
-                        [--log-level debug|info|warn|error]
+                        [--accept-drop SOURCE,…] [--log-level debug|info|warn|error]
   etl backfill PIPELINE.yaml --from YYYY-MM-DD --to YYYY-MM-DD [--stage …] [--force] [--only …]
+                        [--accept-drop SOURCE,…]
   etl validate PIPELINE.yaml
   etl demo [--out DIR] [--people N] [--run-date YYYY-MM-DD] [--format parquet|iceberg]
 `
@@ -114,8 +115,42 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 type runFlags struct {
-	runDate, only, stage, logLevel string
-	dryRun, force                  bool
+	runDate, only, stage, logLevel, acceptDrop string
+	dryRun, force                              bool
+}
+
+const acceptDropUsage = "comma-separated sources the volume guard lets through for this invocation"
+
+// hooks reads the environment variables that exist for tests and
+// benchmarks only: ETL_LOCK_TTL shortens the run-date lock's 60 s lease,
+// ETL_BENCH_NO_CHANGES=1 skips end_user_changes' comparison.
+func hooks(opt *run.Options, env config.Env) error {
+	if v, ok := env("ETL_LOCK_TTL"); ok && v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("ETL_LOCK_TTL=%q: want a positive duration such as 2s", v)
+		}
+		opt.LockTTL = d
+	}
+	if v, _ := env("ETL_BENCH_NO_CHANGES"); v == "1" {
+		opt.NoChanges = true
+	}
+	return nil
+}
+
+// acceptDrop checks --accept-drop against the pipeline's sources: a typo
+// must not leave the guard refusing at 3 a.m.
+func acceptDrop(p *config.Pipeline, flag string) ([]string, error) {
+	if flag == "" {
+		return nil, nil
+	}
+	names := strings.Split(flag, ",")
+	for _, n := range names {
+		if !slices.Contains(p.SourceNames(), n) {
+			return nil, fmt.Errorf("--accept-drop %s: no such source in the pipeline (its sources: %s)", n, strings.Join(p.SourceNames(), ", "))
+		}
+	}
+	return names, nil
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env config.Env, red *redactor) int {
@@ -128,6 +163,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 	fs.StringVar(&f.stage, "stage", "all", "extract|resolve|writeback|all")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug|info|warn|error")
 	fs.BoolVar(&f.force, "force", false, "redo a stage already finished for the date")
+	fs.StringVar(&f.acceptDrop, "accept-drop", "", acceptDropUsage)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return exitUsage
@@ -158,10 +194,30 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 	if f.only != "" {
 		only = strings.Split(f.only, ",")
 	}
-	return execute(ctx, p, run.Options{RunDate: f.runDate, Only: only, DryRun: f.dryRun, Stage: f.stage, Force: f.force, Log: log}, progress, stdout)
+	opt := run.Options{RunDate: f.runDate, Only: only, DryRun: f.dryRun, Stage: f.stage, Force: f.force, Log: log}
+	if opt.AcceptDrop, err = acceptDrop(p, f.acceptDrop); err != nil {
+		fmt.Fprintf(stderr, "etl run: %v\n", err)
+		return exitUsage
+	}
+	if err := hooks(&opt, env); err != nil {
+		fmt.Fprintf(stderr, "etl run: %v\n", err)
+		return exitUsage
+	}
+	return execute(ctx, p, opt, progress, stdout, red)
 }
 
-func execute(ctx context.Context, p *config.Pipeline, opt run.Options, progress *bars, stdout io.Writer) int {
+// record writes the run's history row, with the summary line as printed
+// (redacted); a run that could not reach its output has none.
+func record(ctx context.Context, p *config.Pipeline, sum *run.Summary, log *slog.Logger, red *redactor) string {
+	b, _ := json.Marshal(sum)
+	line := red.String(string(b))
+	if err := run.Record(ctx, p, sum, line, red.String); err != nil {
+		log.Error("could not write the run's row of the runs table", "error", err.Error())
+	}
+	return line
+}
+
+func execute(ctx context.Context, p *config.Pipeline, opt run.Options, progress *bars, stdout io.Writer, red *redactor) int {
 	if progress != nil {
 		opt.Progress = progress
 	}
@@ -169,7 +225,7 @@ func execute(ctx context.Context, p *config.Pipeline, opt run.Options, progress 
 	if progress != nil {
 		progress.Wait()
 	}
-	line, _ := json.Marshal(sum)
+	line := record(ctx, p, sum, opt.Log, red)
 	fmt.Fprintf(stdout, "%s\n", line)
 	if err != nil {
 		opt.Log.Error("run failed", "error", err.Error())
@@ -268,8 +324,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, red *
 			log.Warn("could not print the report", "error", rerr.Error())
 		}
 	}
-	line, _ := json.Marshal(sum)
-	fmt.Fprintf(stdout, "%s\n", line)
+	fmt.Fprintf(stdout, "%s\n", record(ctx, p, sum, log, red))
 	if err != nil {
 		log.Error("demo failed", "error", err.Error())
 		return exitFail
@@ -334,6 +389,7 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	fs.StringVar(&f.stage, "stage", "all", "extract|resolve|writeback|all")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug|info|warn|error")
 	fs.BoolVar(&f.force, "force", false, "redo dates already complete")
+	fs.StringVar(&f.acceptDrop, "accept-drop", "", acceptDropUsage)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return exitUsage
@@ -369,6 +425,15 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 			return configError(stderr, err)
 		}
 		red.add(p.Secrets()...)
+		ro := run.Options{RunDate: date, Only: only, DryRun: f.dryRun, Stage: f.stage, Force: f.force, Log: log}
+		if ro.AcceptDrop, err = acceptDrop(p, f.acceptDrop); err != nil {
+			fmt.Fprintf(stderr, "etl backfill: %v\n", err)
+			return exitUsage
+		}
+		if err := hooks(&ro, env); err != nil {
+			fmt.Fprintf(stderr, "etl backfill: %v\n", err)
+			return exitUsage
+		}
 		if !f.force {
 			done, err := run.Done(ctx, p, date, f.stage, only)
 			if err != nil {
@@ -376,16 +441,19 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 			}
 			if done {
 				log.Info("date already complete; skipped (--force redoes it)", "run_date", date)
+				record(ctx, p, run.Skipped(p, date, f.stage), log, red)
 				sum.Dates = append(sum.Dates, BackfillDate{RunDate: date, Status: "skipped"})
 				continue
 			}
 		}
 		log.Info("backfill: running date", "run_date", date, "stage", f.stage)
-		ro := run.Options{RunDate: date, Only: only, DryRun: f.dryRun, Stage: f.stage, Force: f.force, Log: log}
 		if progress != nil {
 			ro.Progress = progress
 		}
 		rs, err := run.Run(ctx, p, ro)
+		// Each date's runs row holds that date's summary, as it appears in
+		// the backfill's last line.
+		record(ctx, p, rs, log, red)
 		if err != nil {
 			log.Error("backfill stopped at the first failed date", "run_date", date, "error", err.Error())
 			sum.Dates = append(sum.Dates, BackfillDate{RunDate: date, Status: run.StatusFailed, Run: rs})

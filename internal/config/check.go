@@ -330,6 +330,9 @@ func (c *checker) validate(p *Pipeline, doc *yaml.Node) {
 		}
 	}
 	checkOutput(bad, p.Output)
+	if d := p.Guards.MaxSourceDrop; d != nil && (*d < 0 || *d > 1) {
+		bad("guards.max_source_drop", "must be between 0 and 1 (got %g; 1 turns the volume guard off)", *d)
+	}
 	targets := map[string]bool{}
 	for i, w := range p.Writeback {
 		k := fmt.Sprintf("writeback[%d]", i)

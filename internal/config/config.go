@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"etl/internal/vendors"
 )
 
 // Pipeline is one pipeline file.
@@ -21,6 +23,7 @@ type Pipeline struct {
 	Sources   Sources     `yaml:"sources"`
 	Resolve   Resolve     `yaml:"resolve"`
 	Output    Output      `yaml:"output"`
+	Guards    Guards      `yaml:"guards"`
 	Writeback []Writeback `yaml:"writeback"`
 
 	File    string   `yaml:"-"` // where it was read from
@@ -170,6 +173,15 @@ func (d Duration) String() string {
 	return x.String()
 }
 
+// Guards are the safety nets checked before a run replaces its tables.
+type Guards struct {
+	// MaxSourceDrop is the largest share by which a source's extracted
+	// count may fall below its rows of the latest earlier complete
+	// partition (default 0.5; 1 turns the volume guard off). A pointer, so
+	// that an explicit 0 (no drop at all allowed) is not the default.
+	MaxSourceDrop *float64 `yaml:"max_source_drop"`
+}
+
 // Writeback is one reverse-sync target.
 type Writeback struct {
 	Target         string   `yaml:"target"`
@@ -185,6 +197,7 @@ const (
 	DefaultMaxRecordsPerIdentifier = 20
 	DefaultChunkSize               = 2000
 	DefaultConcurrency             = 4
+	DefaultMaxSourceDrop           = 0.5
 )
 
 // DefaultSourcePriority is resolve.source_priority when unset.
@@ -275,12 +288,31 @@ func Parse(name string, data []byte, env Env, runDate string) (*Pipeline, error)
 	return p, nil
 }
 
+// SourceNames lists the pipeline's sources: the vendors enabled, then the
+// file sources, as the rows' source column names them.
+func (p *Pipeline) SourceNames() []string {
+	var out []string
+	for _, v := range vendors.Names {
+		if sourceEnabled(p.Sources, v) {
+			out = append(out, v)
+		}
+	}
+	for _, f := range p.Sources.Files {
+		out = append(out, f.Name)
+	}
+	return out
+}
+
 // Secrets returns every token and key of the pipeline, to keep out of output.
 func (p *Pipeline) Secrets() []string { return p.secrets }
 
 func (p *Pipeline) defaults() {
 	if p.Resolve.MaxRecordsPerIdentifier == 0 {
 		p.Resolve.MaxRecordsPerIdentifier = DefaultMaxRecordsPerIdentifier
+	}
+	if p.Guards.MaxSourceDrop == nil {
+		d := DefaultMaxSourceDrop
+		p.Guards.MaxSourceDrop = &d
 	}
 	if p.Resolve.SourcePriority == nil {
 		p.Resolve.SourcePriority = DefaultSourcePriority

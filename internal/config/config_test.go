@@ -144,3 +144,34 @@ func TestIcebergOutput(t *testing.T) {
 		t.Errorf("default format: %v %v", p, err)
 	}
 }
+
+func TestGuards(t *testing.T) {
+	base := "version: 1\nsources:\n  planhat: {base_url: https://x.io, token: t}\noutput: {uri: o}\n"
+	p, err := Parse("p.yaml", []byte(base), env(nil), "2026-03-04")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := *p.Guards.MaxSourceDrop; d != 0.5 {
+		t.Fatalf("guards.max_source_drop default %g, want 0.5", d)
+	}
+	for src, want := range map[string]float64{"guards: {max_source_drop: 0}\n": 0, "guards: {max_source_drop: 1}\n": 1, "guards:\n  max_source_drop: 0.2\n": 0.2} {
+		p, err := Parse("p.yaml", []byte(base+src), env(nil), "2026-03-04")
+		if err != nil {
+			t.Fatalf("%q: %v", src, err)
+		}
+		if got := *p.Guards.MaxSourceDrop; got != want {
+			t.Fatalf("%q: max_source_drop %g, want %g", src, got, want)
+		}
+	}
+	for src, want := range map[string]string{
+		"guards: {max_source_drop: 1.5}\n":  "p.yaml:5: guards.max_source_drop: must be between 0 and 1 (got 1.5",
+		"guards: {max_source_drop: -1}\n":   "p.yaml:5: guards.max_source_drop: must be between 0 and 1 (got -1",
+		"guards: {max_sorce_drop: 0.2}\n":   `p.yaml:5: guards.max_sorce_drop: unknown key (did you mean "max_source_drop"?)`,
+		"guards: {max_source_drop: lots}\n": "p.yaml:5: cannot unmarshal",
+	} {
+		_, err := Parse("p.yaml", []byte(base+src), env(nil), "2026-03-04")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%q: error %v, want %q", src, err, want)
+		}
+	}
+}

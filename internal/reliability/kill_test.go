@@ -72,6 +72,10 @@ type reference struct {
 	s3         *s3test.Server // nil unless asked for
 	s3Requests int            // S3 writes of one whole run
 	s3Parts    int            // of which uploads of table parts
+	// s3Committed counts the S3 writes up to the last _SUCCESS: after it
+	// the tables are complete, and the run only records it (the write-back
+	// marker, the lock's release, the runs row).
+	s3Committed int
 }
 
 func newReference(t *testing.T, withS3 bool) *reference {
@@ -126,6 +130,14 @@ func (r *reference) startS3(t *testing.T) {
 	px := newS3Proxy(t, r.s3, 0, false)
 	startS3Env(t, r.s3, px, "count").mustSucceed(t)
 	r.s3Requests, r.s3Parts = px.count()
+	for i, w := range px.written() {
+		if strings.HasSuffix(w, "/_SUCCESS") {
+			r.s3Committed = i + 1
+		}
+	}
+	if r.s3Committed == 0 {
+		t.Fatal("no _SUCCESS among the S3 writes of a run")
+	}
 }
 
 func startS3Env(t *testing.T, srv *s3test.Server, px *s3Proxy, prefix string) *env {
@@ -142,6 +154,7 @@ type s3Proxy struct {
 	*httptest.Server
 	mu           sync.Mutex
 	writes       int
+	paths        []string // of each write
 	parts        int
 	holdAt       int
 	partsOnly    bool
@@ -158,6 +171,7 @@ func newS3Proxy(t *testing.T, srv *s3test.Server, holdAt int, partsOnly bool) *s
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			px.mu.Lock()
 			px.writes++
+			px.paths = append(px.paths, r.URL.Path)
 			part := strings.Contains(r.URL.Path, "/part-")
 			if part {
 				px.parts++
@@ -191,6 +205,12 @@ func newS3Proxy(t *testing.T, srv *s3test.Server, holdAt int, partsOnly bool) *s
 	t.Cleanup(px.Close)
 	t.Cleanup(func() { close(px.quit) })
 	return px
+}
+
+func (px *s3Proxy) written() []string {
+	px.mu.Lock()
+	defer px.mu.Unlock()
+	return slices.Clone(px.paths)
 }
 
 func (px *s3Proxy) count() (writes, parts int) {
@@ -268,6 +288,11 @@ func TestSIGTERM(t *testing.T) {
 	for _, kind := range []string{atExtract, atS3, atWriteback} {
 		t.Run(kind, func(t *testing.T) {
 			k := pickPoint(t, rng, ref, kind)
+			if kind == atS3 {
+				// A run stopped once its tables are committed has complete
+				// tables, rightly: stop it before.
+				k.n = 1 + rng.IntN(ref.s3Committed)
+			}
 			t.Logf("SIGTERM point: %s", k)
 			if c := runCycle(t, ref, k, syscall.SIGTERM, "term-"+kind); !c.interrupted {
 				t.Fatal("the run ended before it was stopped")

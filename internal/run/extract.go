@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,9 +16,13 @@ import (
 
 // extractAll extracts every source at once, each within its own pacer, into
 // the staging area. A source already staged for the date is skipped unless
-// force. One source failing for good fails the run, naming it.
-func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, sum *Summary, force bool, tbls tables) error {
+// force. One source failing for good fails the run, naming it. With hold,
+// the extracts are returned unpublished (the staging there stays as it was
+// until their publish), and a failure discards them all. tbls, when not
+// nil, gives the progress bars their estimates.
+func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, sum *Summary, force, hold bool, tbls tables) ([]*stageWriter, error) {
 	var mu sync.Mutex
+	var held []*stageWriter
 	var from string
 	var counts map[string]int64
 	if opt.Progress != nil && tbls != nil {
@@ -28,7 +33,7 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 		if !force {
 			d, err := st.done(ctx, s.name)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if d != nil {
 				sum.Sources[s.name] = d.Stats
@@ -46,7 +51,7 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 			start.Expected, start.ExpectedFrom = n, from
 		}
 		g.Go(func() error {
-			err := extractOne(gctx, s, st, opt, sum.RunID, stats, start)
+			w, err := extractOne(gctx, s, st, opt, sum.RunID, stats, start, hold)
 			if opt.Progress != nil {
 				opt.Progress.SourceDone(s.name, stats, err)
 			}
@@ -56,21 +61,38 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 			}
 			mu.Lock()
 			sum.Normalise.Add(stats.Normalise)
+			if w != nil {
+				held = append(held, w)
+			}
 			mu.Unlock()
 			opt.Log.Info("source extracted", "source", s.name, "extracted", stats.Extracted, "pages", stats.Pages,
 				"requests", stats.Requests, "retries", stats.Retries, "throttled", stats.Throttled, "seconds", stats.Seconds)
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		for _, w := range held {
+			w.abort(cctx)
+		}
+		return nil, err
+	}
+	// In the pipeline's order, as resolve reads them.
+	slices.SortFunc(held, func(a, b *stageWriter) int {
+		return slices.IndexFunc(srcs, func(s source) bool { return s.name == a.source }) -
+			slices.IndexFunc(srcs, func(s source) bool { return s.name == b.source })
+	})
+	return held, nil
 }
 
-// extractOne runs one source's extractor, normalising each batch into staging.
-func extractOne(ctx context.Context, s source, st *staging, opt Options, runID string, stats *SourceStats, start SourceStart) error {
+// extractOne runs one source's extractor, normalising each batch into
+// staging; with hold it returns the staging unpublished.
+func extractOne(ctx context.Context, s source, st *staging, opt Options, runID string, stats *SourceStats, start SourceStart, hold bool) (*stageWriter, error) {
 	t0 := time.Now()
-	sw, err := st.begin(ctx, s.name, runID)
+	sw, err := st.begin(ctx, s.name, runID, hold)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if opt.Progress != nil {
 		opt.Progress.SourceStarted(s.name, start)
@@ -102,7 +124,13 @@ func extractOne(ctx context.Context, s source, st *staging, opt Options, runID s
 		cctx, cancel := cleanupContext(ctx)
 		defer cancel()
 		sw.abort(cctx)
-		return err
+		return nil, err
 	}
-	return sw.commit(ctx, stats)
+	if err := sw.finish(ctx, stats); err != nil {
+		return nil, err
+	}
+	if hold {
+		return sw, nil
+	}
+	return nil, sw.publish(ctx)
 }

@@ -5,9 +5,11 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,9 +19,11 @@ import (
 
 	"etl/extract"
 	"etl/internal/config"
+	"etl/internal/lease"
 	"etl/internal/store"
 	"etl/load"
 	"etl/schemas"
+	"etl/transform/changes"
 	"etl/transform/normalise"
 	"etl/transform/resolve"
 )
@@ -48,23 +52,39 @@ type Options struct {
 	BatchRows int
 	// Progress, when set, is told about pages and records as they arrive.
 	Progress Progress
+	// AcceptDrop names the sources the volume guard lets through this once.
+	AcceptDrop []string
+	// LockTTL is how long the run-date lock lives unrenewed (default
+	// lease.DefaultTTL, 60 s); tests shorten it.
+	LockTTL time.Duration
+	// NoChanges skips end_user_changes' comparison, leaving the table
+	// empty: for measuring its cost only (make bench).
+	NoChanges bool
+
+	lock *dateLock // the run date's lock, once taken
 }
 
 // Summary is the run's result, printed as the last stdout line.
 type Summary struct {
-	RunDate   string                     `json:"run_date"`
-	Stage     string                     `json:"stage"`
-	Status    string                     `json:"status"`
-	Error     string                     `json:"error,omitempty"`
-	Output    string                     `json:"output"`
-	RunID     string                     `json:"run_id"`
-	Seconds   float64                    `json:"seconds"`
-	Skipped   []string                   `json:"skipped,omitempty"` // stages or sources already done for the date
-	Sources   map[string]*SourceStats    `json:"sources"`
-	Tables    map[string]TableStats      `json:"tables"`
-	Resolve   *resolve.Stats             `json:"resolve,omitempty"`
-	Normalise normalise.Stats            `json:"normalise"`
-	Writeback map[string]*WritebackStats `json:"writeback"`
+	RunDate   string    `json:"run_date"`
+	Stage     string    `json:"stage"`
+	Status    string    `json:"status"`
+	Error     string    `json:"error,omitempty"`
+	Output    string    `json:"output"`
+	RunID     string    `json:"run_id"`
+	StartedAt time.Time `json:"started_at"`
+	// FinishedAt is when the summary was made, the run's last act but
+	// for writing its runs row.
+	FinishedAt time.Time                  `json:"finished_at"`
+	Seconds    float64                    `json:"seconds"`
+	Skipped    []string                   `json:"skipped,omitempty"` // stages or sources already done for the date
+	Sources    map[string]*SourceStats    `json:"sources"`
+	Tables     map[string]TableStats      `json:"tables"`
+	Resolve    *resolve.Stats             `json:"resolve,omitempty"`
+	Normalise  normalise.Stats            `json:"normalise"`
+	Writeback  map[string]*WritebackStats `json:"writeback"`
+	Guard      *GuardStats                `json:"guard,omitempty"`
+	Changes    *ChangesStats              `json:"changes,omitempty"`
 }
 
 // SourceStats are one source's counts.
@@ -101,12 +121,21 @@ func Run(ctx context.Context, p *config.Pipeline, opt Options) (*Summary, error)
 	if opt.Stage == "" {
 		opt.Stage = StageAll
 	}
+	if opt.LockTTL == 0 {
+		opt.LockTTL = lease.DefaultTTL
+	}
 	sum := &Summary{RunDate: opt.RunDate, Stage: opt.Stage, Status: StatusFailed, Output: p.Output.URI, RunID: load.NewRunID(),
-		Sources: map[string]*SourceStats{}, Tables: map[string]TableStats{}, Writeback: map[string]*WritebackStats{}}
-	err := execute(ctx, p, opt, sum)
-	sum.Seconds = time.Since(start).Seconds()
+		StartedAt: start.UTC(), Sources: map[string]*SourceStats{}, Tables: map[string]TableStats{}, Writeback: map[string]*WritebackStats{}}
+	// The lock's loss stops the run, with the reason.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	err := execute(ctx, p, opt, sum, cancel)
+	sum.FinishedAt = time.Now().UTC()
+	sum.Seconds = sum.FinishedAt.Sub(sum.StartedAt).Seconds()
 	if err != nil {
-		if ctx.Err() != nil {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			err = fmt.Errorf("run stopped: %v: %w", cause, err)
+		} else if ctx.Err() != nil {
 			err = fmt.Errorf("run cancelled: %w", err)
 		}
 		sum.Error = err.Error()
@@ -116,7 +145,7 @@ func Run(ctx context.Context, p *config.Pipeline, opt Options) (*Summary, error)
 	return sum, nil
 }
 
-func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary) error {
+func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, stop context.CancelCauseFunc) error {
 	srcs, err := sources(p, opt.Only)
 	if err != nil {
 		return err
@@ -125,6 +154,29 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary)
 	if err != nil {
 		return err
 	}
+	// Before anything is read or written for the date: two runs of it never
+	// interleave. An extract locks its sources' staging; the other stages
+	// the tables, and the staging of every source they read or write.
+	names := make([]string, 0, len(srcs))
+	for _, s := range srcs {
+		names = append(names, s.name)
+	}
+	switch opt.Stage {
+	case StageResolve:
+		names = p.SourceNames()
+	case StageWriteback:
+		names = nil
+	}
+	if opt.lock, err = lock(ctx, out, opt, sum.RunID, opt.Stage != StageExtract, names, stop); err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		if err := opt.lock.Release(cctx); err != nil {
+			opt.Log.Warn("could not release the run date's lock; the next run takes it over", "error", err.Error())
+		}
+	}()
 	st := &staging{store: out, date: opt.RunDate, mem: opt.Mem}
 	if opt.Stage == StageExtract {
 		// The staging area is the store's, whatever the tables' format;
@@ -135,7 +187,8 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary)
 				defer tbls.close()
 			}
 		}
-		return extractAll(ctx, srcs, st, opt, sum, opt.Force, tbls)
+		_, err := extractAll(ctx, srcs, st, opt, sum, opt.Force, false, tbls)
+		return err
 	}
 	tbls, err := openTables(ctx, p, out, opt.Mem, opt.Log)
 	if err != nil {
@@ -159,7 +212,18 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary)
 				return nil
 			}
 		}
-		return resolveAndLoad(ctx, p, opt, sum, tbls, st, all, nil)
+		staged, err := readStaged(ctx, st, all, sum)
+		if err != nil {
+			return err
+		}
+		prev, err := latestComplete(ctx, tbls, opt.RunDate)
+		if err != nil {
+			return err
+		}
+		if err := checkVolume(p, opt, sum, prev); err != nil {
+			return err
+		}
+		return resolveAndLoad(ctx, p, opt, sum, tbls, staged, st, nil, prev)
 	case StageWriteback:
 		all, err := sources(p, nil)
 		if err != nil {
@@ -167,10 +231,35 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary)
 		}
 		return writebackStage(ctx, p, opt, sum, tbls, st, all)
 	case StageAll:
-		if err := extractAll(ctx, srcs, st, opt, sum, true, tbls); err != nil {
+		// The new extracts stay unpublished until the volume guard has
+		// passed: a refused run leaves the staging area as it was too.
+		pending, err := extractAll(ctx, srcs, st, opt, sum, true, true, tbls)
+		if err != nil {
 			return err
 		}
-		return resolveAndLoad(ctx, p, opt, sum, tbls, st, srcs, targets(p, srcs, opt))
+		prev, err := latestComplete(ctx, tbls, opt.RunDate)
+		if err == nil {
+			err = checkVolume(p, opt, sum, prev)
+		}
+		if err == nil {
+			err = opt.lock.Check(ctx)
+		}
+		if err != nil {
+			cctx, cancel := cleanupContext(ctx)
+			defer cancel()
+			for _, w := range pending {
+				w.abort(cctx)
+			}
+			return err
+		}
+		var staged []*stageDone
+		for _, w := range pending {
+			if err := w.publish(ctx); err != nil {
+				return err
+			}
+			staged = append(staged, w.done)
+		}
+		return resolveAndLoad(ctx, p, opt, sum, tbls, staged, st, targets(p, srcs, opt), prev)
 	}
 	return fmt.Errorf("unknown stage %q", opt.Stage)
 }
@@ -195,15 +284,16 @@ func resolveDone(ctx context.Context, tbls tables, st *staging, srcs []source) (
 	return true, nil
 }
 
-func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, tbls tables, st *staging, srcs []source, wbTargets map[string]*target) error {
-	// Every source of the pipeline must be staged for the date: tables built
-	// from some vendors only would silently lose people.
+// readStaged reads the staging of every source of srcs: all must be staged
+// for the date, since tables built from some vendors only would silently
+// lose people.
+func readStaged(ctx context.Context, st *staging, srcs []source, sum *Summary) ([]*stageDone, error) {
 	var staged []*stageDone
 	var missing []string
 	for _, s := range srcs {
 		d, err := st.done(ctx, s.name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if d == nil {
 			missing = append(missing, s.name)
@@ -213,13 +303,20 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		sum.Sources[s.name] = d.Stats
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("resolve: the staging area of %s has no complete extract of %v; run `etl run --stage extract --only %s` for that date first",
-			opt.RunDate, missing, missing[0])
+		return nil, fmt.Errorf("resolve: the staging area of %s has no complete extract of %v; run `etl run --stage extract --only %s` for that date first",
+			st.date, missing, missing[0])
 	}
 	sum.Normalise = normalise.Stats{}
 	for _, d := range staged {
 		sum.Normalise.Add(d.Stats.Normalise)
 	}
+	return staged, nil
+}
+
+// resolveAndLoad resolves the staged records and replaces the date's tables,
+// comparing them with prev (nil: none) for end_user_changes.
+func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, tbls tables, staged []*stageDone,
+	st *staging, wbTargets map[string]*target, prev *previous) error {
 	r := resolve.New(resolve.Config{MaxRecordsPerIdentifier: p.Resolve.MaxRecordsPerIdentifier,
 		Blocked: p.Resolve.Blocked, SourcePriority: p.Resolve.SourcePriority})
 	for _, d := range staged {
@@ -231,9 +328,26 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	rs := res.Stats()
 	sum.Resolve = &rs
 
-	b := built{RunID: sum.RunID, Inputs: map[string]string{}}
+	// The previous partition is indexed before this one is touched, so that
+	// a failure to read it changes nothing.
+	var chg *behind // the end_user_changes writer, once the partition is begun
+	diff := changes.New(opt.Mem, extract.DefaultBatchRows, func(rec arrow.Record) error { return chg.write(rec) })
+	defer diff.Close()
+	if !opt.NoChanges {
+		if prev != nil {
+			if err := diff.Previous(prev.rows, prev.each(ctx)); err != nil {
+				return fmt.Errorf("%s: comparing with %s: %w", schemas.TableChanges, prev.date, err)
+			}
+		}
+	}
+
+	b := built{RunID: sum.RunID, Inputs: map[string]string{}, Sources: map[string]int64{}}
 	for _, d := range staged {
 		b.Inputs[d.Source] = d.RunID
+		b.Sources[d.Source] = d.Stats.Normalised
+	}
+	if err := opt.lock.Check(ctx); err != nil {
+		return err
 	}
 	part, err := tbls.replace(ctx, opt.RunDate, sum.RunID, b, schemas.Tables)
 	if err != nil {
@@ -249,6 +363,17 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 			}
 		}
 	}()
+	cw, err := part.table(ctx, schemas.TableChanges, schemas.EndUserChanges)
+	if err != nil {
+		return err
+	}
+	chg = writeBehind(cw)
+	chgOpen := true
+	defer func() {
+		if chgOpen {
+			chg.close()
+		}
+	}()
 	sw, err := part.table(ctx, schemas.TableSources, schemas.EndUserSources)
 	if err != nil {
 		return err
@@ -261,6 +386,12 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 				return err
 			}
 			gather(wbTargets, out)
+			if !opt.NoChanges {
+				if err := diff.Current(out); err != nil {
+					out.Release()
+					return fmt.Errorf("%s: %w", schemas.TableChanges, err)
+				}
+			}
 			return sources.write(out)
 		}); err != nil {
 			sources.close()
@@ -270,6 +401,12 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	if err := sources.close(); err != nil {
 		return err
 	}
+	// The rest of end_user_changes reads the previous partition again: on
+	// a core of its own, while end_users, the write-back and rejects go on.
+	finished := make(chan error, 1)
+	go func() { finished <- finishChanges(ctx, diff, prev, opt, sum) }()
+	changesDone := sync.OnceValue(func() error { return <-finished })
+	defer changesDone() // before chg is closed
 	uw, err := part.table(ctx, schemas.TableUsers, schemas.EndUsers)
 	if err != nil {
 		return err
@@ -315,10 +452,20 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	if err := writeRejects(opt.Mem, rjw, wbRejects); err != nil {
 		return err
 	}
+	if err := changesDone(); err != nil {
+		return err
+	}
+	chgOpen = false
+	if err := chg.close(); err != nil {
+		return err
+	}
 	if err := closeTables(part, schemas.Tables, sum); err != nil {
 		return err
 	}
 	if err := reconcile(sum); err != nil {
+		return err
+	}
+	if err := opt.lock.Check(ctx); err != nil {
 		return err
 	}
 	if err := part.commit(ctx); err != nil {

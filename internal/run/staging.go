@@ -80,6 +80,7 @@ type stageWriter struct {
 	records *ipcObject
 	rejects *ipcObject
 	pending []schemas.Reject // rejects not yet written
+	done    *stageDone       // once finished
 }
 
 type ipcObject struct {
@@ -109,11 +110,14 @@ func (o *ipcObject) abort() {
 	o.obj.Abort()
 }
 
-// begin un-marks the source's staging (so a failed re-extract never looks
-// complete) and opens this run's files.
-func (s *staging) begin(ctx context.Context, source, runID string) (*stageWriter, error) {
-	if err := s.store.Delete(ctx, s.dir(source)+"_DONE.json"); err != nil {
-		return nil, fmt.Errorf("staging of %s: %w", source, err)
+// begin opens this run's files. Unless hold, it first un-marks the source's
+// staging, so that a failed re-extract never looks complete; with hold, the
+// staging there stays in place until publish replaces it.
+func (s *staging) begin(ctx context.Context, source, runID string, hold bool) (*stageWriter, error) {
+	if !hold {
+		if err := s.store.Delete(ctx, s.dir(source)+"_DONE.json"); err != nil {
+			return nil, fmt.Errorf("staging of %s: %w", source, err)
+		}
 	}
 	w := &stageWriter{s: s, source: source, runID: runID}
 	var err error
@@ -148,20 +152,28 @@ func (w *stageWriter) flushRejects() error {
 	return w.rejects.w.Write(rec)
 }
 
-// commit closes the files, writes _DONE.json last, then removes older runs' files.
-func (w *stageWriter) commit(ctx context.Context, st *SourceStats) error {
+// finish closes the files; publish then makes them the source's staging.
+func (w *stageWriter) finish(ctx context.Context, st *SourceStats) error {
 	if err := w.flushRejects(); err != nil {
 		w.abort(ctx)
 		return fmt.Errorf("staging of %s: %w", w.source, err)
 	}
 	if err := w.records.close(); err != nil {
 		w.rejects.abort()
+		w.abort(ctx)
 		return fmt.Errorf("staging of %s: %w", w.source, err)
 	}
 	if err := w.rejects.close(); err != nil {
+		w.abort(ctx)
 		return fmt.Errorf("staging of %s: %w", w.source, err)
 	}
-	d := stageDone{Source: w.source, RunID: w.runID, Finished: time.Now().UTC(), Stats: st, Records: w.records.key, Rejects: w.rejects.key}
+	w.done = &stageDone{Source: w.source, RunID: w.runID, Finished: time.Now().UTC(), Stats: st, Records: w.records.key, Rejects: w.rejects.key}
+	return nil
+}
+
+// publish writes _DONE.json, then removes older runs' files.
+func (w *stageWriter) publish(ctx context.Context) error {
+	d := *w.done
 	body, _ := json.MarshalIndent(d, "", "  ")
 	obj, err := w.s.store.Create(ctx, w.s.dir(w.source)+"_DONE.json")
 	if err != nil {
@@ -196,7 +208,7 @@ func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }
 
-// abort discards this run's files.
+// abort discards this run's files, finished or not.
 func (w *stageWriter) abort(ctx context.Context) {
 	w.records.abort()
 	w.rejects.abort()

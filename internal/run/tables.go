@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"etl/load"
 	"etl/load/iceberg"
 	"etl/schemas"
+	"etl/transform/changes"
 )
 
 // tables is where a run's tables go, in the output's format: Parquet
@@ -34,6 +36,10 @@ type tables interface {
 	// latest is the latest date before date whose tables are complete,
 	// and what built them; "" when there is none.
 	latest(ctx context.Context, date string) (string, *built, error)
+	// previous is the latest date's end_user_sources rows, which the
+	// volume guard and end_user_changes compare with; nil when there is
+	// none.
+	previous(ctx context.Context, date string) (*previous, error)
 	// read calls fn with every batch of a table's rows of date.
 	read(ctx context.Context, table, date string, fn func(rec arrow.Record) error) error
 	close() error
@@ -47,6 +53,9 @@ type built struct {
 	RunID string `json:"run_id"`
 	// Inputs are the staging runs the tables were built from, per source.
 	Inputs map[string]string `json:"inputs,omitempty"`
+	// Sources counts end_user_sources' rows per source, for the next
+	// date's volume guard (Parquet: in end_user_sources' manifest only).
+	Sources map[string]int64 `json:"sources,omitempty"`
 }
 
 // replacement is one run's replacement of a date's tables.
@@ -76,13 +85,18 @@ func openTables(ctx context.Context, p *config.Pipeline, out store.Store, mem me
 	if p.Output.Format != config.FormatIceberg {
 		return parquetTables{out: out, mem: mem}, nil
 	}
-	c := p.Output.Catalog
-	cat, err := iceberg.Open(ctx, iceberg.Config{Type: c.Type, URI: c.URI, Namespace: c.Namespace, Warehouse: c.Warehouse,
-		Token: c.Token, Location: p.Output.URI, Retain: time.Duration(c.RetainSnapshots), Getenv: os.Getenv})
+	cat, err := openCatalog(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	return &icebergTables{cat: cat, mem: mem, log: log, open: map[string]*iceberg.Table{}}, nil
+}
+
+// openCatalog opens the Iceberg catalog of output.catalog.
+func openCatalog(ctx context.Context, p *config.Pipeline) (*iceberg.Catalog, error) {
+	c := p.Output.Catalog
+	return iceberg.Open(ctx, iceberg.Config{Type: c.Type, URI: c.URI, Namespace: c.Namespace, Warehouse: c.Warehouse,
+		Token: c.Token, Location: p.Output.URI, Retain: time.Duration(c.RetainSnapshots), Getenv: os.Getenv})
 }
 
 // The Parquet layout: {uri}/{table}/dt={date}/ with _manifest.json and
@@ -95,6 +109,9 @@ type parquetTables struct {
 func (t parquetTables) replace(ctx context.Context, date, runID string, b built, names []string) (replacement, error) {
 	part := load.NewPartition(t.out, date, runID)
 	part.Inputs = b.Inputs
+	if b.Sources != nil {
+		part.SetSources(schemas.TableSources, b.Sources)
+	}
 	if err := part.Begin(ctx, names); err != nil {
 		return nil, err
 	}
@@ -131,7 +148,30 @@ func (t parquetTables) latest(ctx context.Context, date string) (string, *built,
 	if err != nil || m == nil {
 		return "", nil, err
 	}
-	return from, &built{RunID: m.RunID, Inputs: m.Inputs}, nil
+	return from, &built{RunID: m.RunID, Inputs: m.Inputs, Sources: m.Sources}, nil
+}
+
+func (t parquetTables) previous(ctx context.Context, date string) (*previous, error) {
+	latest, _, err := t.latest(ctx, date)
+	if err != nil || latest == "" {
+		return nil, err
+	}
+	m, err := load.ReadManifest(ctx, t.out, schemas.TableSources, latest)
+	if err != nil {
+		return nil, fmt.Errorf("reading the previous partition (%s): %w", latest, err)
+	}
+	if m == nil {
+		return nil, fmt.Errorf("the previous partition (%s) has _SUCCESS but no manifest", latest)
+	}
+	// The parts its manifest lists: a run replacing that date meanwhile
+	// makes reading fail, rather than compare with a mix.
+	var parts []string
+	for _, pt := range m.Parts {
+		parts = append(parts, pt.Key)
+	}
+	return &previous{date: latest, rows: m.Rows, counts: m.Sources, each: func(ctx context.Context) changes.Rows {
+		return func(fn func(arrow.Record) error) error { return load.ReadParts(ctx, t.out, parts, t.mem, fn) }
+	}}, nil
 }
 
 func (t parquetTables) read(ctx context.Context, table, date string, fn func(rec arrow.Record) error) error {
@@ -199,6 +239,8 @@ var schemaOf = map[string]*arrow.Schema{
 	schemas.TableUsers:   schemas.EndUsers,
 	schemas.TableRejects: schemas.Rejects,
 	schemas.TablePlan:    schemas.WritebackPlan,
+	schemas.TableChanges: schemas.EndUserChanges,
+	schemas.TableRuns:    schemas.Runs,
 }
 
 // table loads (or creates) a table once per run.
@@ -289,6 +331,36 @@ func (t *icebergTables) latest(ctx context.Context, date string) (string, *built
 	return "", nil, nil
 }
 
+// previous reads end_user_sources as one snapshot: the date's record (the
+// sources' rows) and its rows are that snapshot's, however the table moves
+// while the run compares with them.
+func (t *icebergTables) previous(ctx context.Context, date string) (*previous, error) {
+	latest, _, err := t.latest(ctx, date)
+	if err != nil || latest == "" {
+		return nil, err
+	}
+	tb, err := t.table(ctx, schemas.TableSources)
+	if err != nil {
+		return nil, err
+	}
+	v, err := tb.View(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := v.Rows(ctx, latest)
+	if err != nil {
+		return nil, err
+	}
+	prev := &previous{date: latest, rows: rows, each: func(ctx context.Context) changes.Rows {
+		return func(fn func(arrow.Record) error) error { return v.Read(ctx, latest, t.mem, fn) }
+	}}
+	var b built
+	if json.Unmarshal([]byte(v.Info(latest)), &b) == nil {
+		prev.counts = b.Sources
+	}
+	return prev, nil
+}
+
 func (t *icebergTables) read(ctx context.Context, table, date string, fn func(rec arrow.Record) error) error {
 	tb, err := t.table(ctx, table)
 	if err != nil {
@@ -335,14 +407,15 @@ func (r *icebergReplacement) closeTable(name string) (TableStats, error) {
 	return TableStats{Rows: st.Rows, Parts: st.Files, Bytes: st.Bytes, URI: r.t.cat.TableLocation(name)}, nil
 }
 
-// commit commits every table, then expires, in each, what the retention
-// lets go: a failure there is logged, since the tables are complete.
+// commit commits every table, then expires, in each and in runs (which
+// only ever grows, one snapshot an invocation), what the retention lets
+// go: a failure there is logged, since the tables are complete.
 func (r *icebergReplacement) commit(ctx context.Context) error {
 	if err := r.r.Commit(ctx); err != nil {
 		return err
 	}
 	now := time.Now()
-	for _, name := range r.names {
+	for _, name := range append(slices.Clone(r.names), schemas.TableRuns) {
 		tb, err := r.t.table(ctx, name)
 		if err == nil {
 			var st iceberg.ExpireStats

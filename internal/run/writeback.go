@@ -182,6 +182,10 @@ func writeBack(ctx context.Context, mem memory.Allocator, ts map[string]*target,
 		if t.sender == nil {
 			return nil, fmt.Errorf("write-back to %s is not supported", name)
 		}
+		// Nothing goes to a vendor from a run that lost its date's lock.
+		if err := opt.lock.Check(ctx); err != nil {
+			return rejects, err
+		}
 		opt.Log.Info("write-back starting", "target", name, "records", len(patches), "chunk_size", t.cfg.ChunkSize, "concurrency", t.cfg.Concurrency)
 		// chunk_size is bounded by the vendor's own batch maximum (Userlot: 1).
 		chunk := min(t.cfg.ChunkSize, vendors.Of[name].MaxWriteBatch)
@@ -308,6 +312,9 @@ func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	}); err != nil {
 		return err
 	}
+	if err := opt.lock.Check(ctx); err != nil {
+		return err
+	}
 	// The tables keep the build they belong to.
 	part, err := tbls.replace(ctx, opt.RunDate, sum.RunID, *m, names)
 	if err != nil {
@@ -342,6 +349,9 @@ func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		return err
 	}
 	if err := closeTables(part, names, sum); err != nil {
+		return err
+	}
+	if err := opt.lock.Check(ctx); err != nil {
 		return err
 	}
 	if err := part.commit(ctx); err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -187,6 +188,28 @@ var errAborted = errors.New("upload aborted")
 func (o *s3Object) Abort() {
 	o.pw.CloseWithError(errAborted)
 	<-o.done
+}
+
+// CreateExclusive puts body under key with If-None-Match: *, so S3 (and
+// S3-compatible servers that implement conditional writes) refuses it when
+// the key exists: 412 PreconditionFailed, or 409 ConditionalRequestConflict
+// while another conditional write of the key is in flight.
+func (s *S3) CreateExclusive(ctx context.Context, key string, body []byte) error {
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: aws.String(s.root + key),
+		Body: bytes.NewReader(body), IfNoneMatch: aws.String("*")})
+	if err == nil {
+		return nil
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "PreconditionFailed", "ConditionalRequestConflict":
+			return fmt.Errorf("creating %s: %w (%w)", s.URI(key), fs.ErrExist, err)
+		case "NotImplemented":
+			return fmt.Errorf("creating %s: the S3 server does not implement conditional writes (If-None-Match), which the run-date lock needs: %w", s.URI(key), err)
+		}
+	}
+	return s.fail("creating", key, err)
 }
 
 // List returns the keys under prefix (which need not end in /), sorted.

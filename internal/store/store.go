@@ -27,6 +27,20 @@ type Store interface {
 	URI(key string) string
 }
 
+// Exclusive is a store that can create an object only while its key is
+// free, atomically against every other writer: the one primitive a lock
+// needs (internal/lease).
+type Exclusive interface {
+	// CreateExclusive stores body under key unless key exists; then it
+	// fails with an error wrapping fs.ErrExist and changes nothing.
+	CreateExclusive(ctx context.Context, key string, body []byte) error
+}
+
+var (
+	_ Exclusive = Local{}
+	_ Exclusive = (*S3)(nil)
+)
+
 // Object is an object being written.
 type Object interface {
 	io.Writer
@@ -80,6 +94,32 @@ func (o *localObject) Close() error {
 func (o *localObject) Abort() {
 	o.f.Close()
 	os.Remove(o.f.Name())
+}
+
+// CreateExclusive writes body to a temporary file, then links it to the
+// key's name: link(2) fails when the name exists, so the object appears
+// whole or not at all, and never replaces another.
+func (l Local) CreateExclusive(_ context.Context, key string, body []byte) error {
+	final := l.path(key)
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(final), "."+filepath.Base(final)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(body)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Link(f.Name(), final) // *LinkError wrapping EEXIST, which is fs.ErrExist
 }
 
 func (l Local) List(_ context.Context, prefix string) ([]string, error) {

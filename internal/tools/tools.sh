@@ -6,7 +6,10 @@
 #   .cache/sqlite/                sqlite3 from Debian's archive, only where the machine has none
 #   PostgreSQL (Debian's package), for the Iceberg SQL catalog's Postgres test, only where the
 #   machine has none (the go machines' image has it); this one needs root, as CI is
-# Idempotent: a second call does nothing. Only the Go module proxy and npm are used.
+#   .cache/ruff/node_modules      ruff's WebAssembly build, which lints the Airflow DAG offline
+#   .cache/jinja2/                Jinja2 and MarkupSafe from Debian's archive, which render the
+#                                 DAG's templates as Airflow does (PyPI is not reachable here)
+# Idempotent: a second call does nothing. The Go module proxy, npm and Debian's archive are used.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cache="$root/.cache"
@@ -15,6 +18,11 @@ mkdir -p "$cache/bin" "$cache/duckdb" "$cache/npm" "$cache/icebergread"
 VERSITYGW_VERSION=v1.8.0
 DUCKDB_NODE_API=1.5.6-r.1
 AVSC=5.7.9
+RUFF_WASM=0.17.4
+# Debian 12's packages (pure Python, and MarkupSafe's fallback needs no C build);
+# apt checks them against the archive's signed indexes.
+JINJA2_DEB=3.1.2-1+deb12u3
+MARKUPSAFE_DEB=2.1.2-1+b1
 
 if [ ! -x "$cache/bin/versitygw" ] || [ "$(cat "$cache/bin/.versitygw-version" 2>/dev/null)" != "$VERSITYGW_VERSION" ]; then
   echo "tools: building versitygw $VERSITYGW_VERSION (about a minute, once)" >&2
@@ -49,4 +57,26 @@ fi
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
   echo "tools: installing PostgreSQL from Debian's archive" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
+
+if [ ! -d "$cache/ruff/node_modules/@astral-sh/ruff-wasm-nodejs" ] || [ "$(cat "$cache/ruff/.version" 2>/dev/null)" != "$RUFF_WASM" ]; then
+  echo "tools: installing @astral-sh/ruff-wasm-nodejs@$RUFF_WASM" >&2
+  mkdir -p "$cache/ruff"
+  ( cd "$cache/ruff" && { [ -f package.json ] || echo '{"name":"etl-ruff","private":true}' > package.json; } &&
+    npm install --no-audit --no-fund --silent --cache "$cache/npm" "@astral-sh/ruff-wasm-nodejs@$RUFF_WASM" )
+  echo "$RUFF_WASM" > "$cache/ruff/.version"
+fi
+
+if [ "$(cat "$cache/jinja2/.version" 2>/dev/null)" != "$JINJA2_DEB $MARKUPSAFE_DEB" ]; then
+  echo "tools: fetching python3-jinja2 $JINJA2_DEB and python3-markupsafe $MARKUPSAFE_DEB from Debian's archive" >&2
+  rm -rf "$cache/jinja2" && mkdir -p "$cache/jinja2/debs"
+  ( cd "$cache/jinja2/debs" && apt-get download -q "python3-jinja2=$JINJA2_DEB" "python3-markupsafe=$MARKUPSAFE_DEB" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true )
+  for deb in "$cache"/jinja2/debs/*.deb; do
+    [ -f "$deb" ] || { echo "tools: apt-get download failed (is the Debian archive reachable, and the pinned version still there?)" >&2; exit 1; }
+    dpkg-deb -x "$deb" "$cache/jinja2"
+  done
+  for m in jinja2 markupsafe; do
+    [ -f "$cache/jinja2/usr/lib/python3/dist-packages/$m/__init__.py" ] || { echo "tools: $m missing after extraction" >&2; exit 1; }
+  done
+  echo "$JINJA2_DEB $MARKUPSAFE_DEB" > "$cache/jinja2/.version"
 fi

@@ -14,17 +14,43 @@ import (
 	"github.com/apache/iceberg-go/table"
 )
 
+// View is a table as one load of its metadata found it: its current
+// snapshot and properties stay those however the table moves meanwhile, so
+// that reading a date twice gives the same rows, and a date's record
+// (Info) describes the rows read.
+type View struct {
+	t   *Table
+	tbl *table.Table
+}
+
+// View loads the table's current metadata.
+func (t *Table) View(ctx context.Context) (*View, error) {
+	if err := t.refresh(ctx); err != nil {
+		return nil, err
+	}
+	return &View{t: t, tbl: t.tbl}, nil
+}
+
 // ReadDate calls fn with every batch of the current snapshot's rows of
 // date, in the table's own schema (without dt); fn must not keep rec.
 func (t *Table) ReadDate(ctx context.Context, date string, mem memory.Allocator, fn func(rec arrow.Record) error) error {
+	v, err := t.View(ctx)
+	if err != nil {
+		return err
+	}
+	return v.Read(ctx, date, mem, fn)
+}
+
+// Read calls fn with every batch of the view's rows of date, in the
+// table's own schema (without dt); fn must not keep rec.
+func (v *View) Read(ctx context.Context, date string, mem memory.Allocator, fn func(rec arrow.Record) error) error {
+	t := v.t
 	d, err := Date(date)
 	if err != nil {
 		return err
 	}
-	if err := t.refresh(ctx); err != nil {
-		return err
-	}
-	if t.tbl.CurrentSnapshot() == nil {
+	snap := v.tbl.CurrentSnapshot()
+	if snap == nil {
 		return nil
 	}
 	if mem == nil {
@@ -34,7 +60,7 @@ func (t *Table) ReadDate(ctx context.Context, date string, mem memory.Allocator,
 	for i, f := range t.schema.Fields() {
 		names[i] = f.Name
 	}
-	scan := t.tbl.Scan(table.WithRowFilter(dateFilter(d)), table.WithSelectedFields(names...))
+	scan := v.tbl.Scan(table.WithRowFilter(dateFilter(d)), table.WithSelectedFields(names...), table.WithSnapshotID(snap.SnapshotID))
 	defer scan.Close()
 	_, recs, err := scan.ToArrowRecords(compute.WithAllocator(ctx, mem))
 	if err != nil {
@@ -96,11 +122,12 @@ func (t *Table) LatestDateBefore(ctx context.Context, date string) (latest strin
 	if err != nil {
 		return "", false, err
 	}
-	if err := t.refresh(ctx); err != nil {
+	v, err := t.View(ctx)
+	if err != nil {
 		return "", false, err
 	}
 	var best ice.Date
-	err = t.eachLiveFile(ctx, func(df ice.DataFile, d ice.Date) {
+	err = v.eachLiveFile(ctx, func(df ice.DataFile, d ice.Date) {
 		if d < before && df.Count() > 0 && (!ok || d > best) {
 			best, ok = d, true
 		}
@@ -113,15 +140,22 @@ func (t *Table) LatestDateBefore(ctx context.Context, date string) (latest strin
 
 // RowsOf counts the current snapshot's rows of date from its manifests.
 func (t *Table) RowsOf(ctx context.Context, date string) (int64, error) {
+	v, err := t.View(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return v.Rows(ctx, date)
+}
+
+// Rows counts the view's rows of date from its manifests (no data file is
+// read).
+func (v *View) Rows(ctx context.Context, date string) (int64, error) {
 	d, err := Date(date)
 	if err != nil {
 		return 0, err
 	}
-	if err := t.refresh(ctx); err != nil {
-		return 0, err
-	}
 	var n int64
-	err = t.eachLiveFile(ctx, func(df ice.DataFile, dd ice.Date) {
+	err = v.eachLiveFile(ctx, func(df ice.DataFile, dd ice.Date) {
 		if dd == d {
 			n += df.Count()
 		}
@@ -129,18 +163,19 @@ func (t *Table) RowsOf(ctx context.Context, date string) (int64, error) {
 	return n, err
 }
 
-// eachLiveFile calls fn with each data file of the current snapshot (the
+// eachLiveFile calls fn with each data file of the view's snapshot (the
 // manifests' entries not marked deleted) and its dt.
-func (t *Table) eachLiveFile(ctx context.Context, fn func(ice.DataFile, ice.Date)) error {
-	snap := t.tbl.CurrentSnapshot()
+func (v *View) eachLiveFile(ctx context.Context, fn func(ice.DataFile, ice.Date)) error {
+	t := v.t
+	snap := v.tbl.CurrentSnapshot()
 	if snap == nil {
 		return nil
 	}
-	fs, err := t.tbl.FS(ctx)
+	fs, err := v.tbl.FS(ctx)
 	if err != nil {
 		return err
 	}
-	spec := t.tbl.Spec()
+	spec := v.tbl.Spec()
 	dtField := spec.Field(0).FieldID
 	manifests, err := snap.Manifests(fs)
 	if err != nil {
@@ -167,19 +202,24 @@ func (t *Table) eachLiveFile(ctx context.Context, fn func(ice.DataFile, ice.Date
 // Info returns the table property InfoProperty(date): what the run that
 // last replaced date recorded; "" when no run did.
 func (t *Table) Info(ctx context.Context, date string) (string, error) {
-	if err := t.refresh(ctx); err != nil {
+	v, err := t.View(ctx)
+	if err != nil {
 		return "", err
 	}
-	return t.tbl.Properties()[InfoProperty(date)], nil
+	return v.Info(date), nil
 }
+
+// Info is the view's InfoProperty(date), committed with its rows of date.
+func (v *View) Info(date string) string { return v.tbl.Properties()[InfoProperty(date)] }
 
 // Dates lists the dates some run replaced (those with InfoProperty), in order.
 func (t *Table) Dates(ctx context.Context) ([]string, error) {
-	if err := t.refresh(ctx); err != nil {
+	v, err := t.View(ctx)
+	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for k := range t.tbl.Properties() {
+	for k := range v.tbl.Properties() {
 		if d, ok := strings.CutPrefix(k, "etl.dt."); ok {
 			out = append(out, d)
 		}

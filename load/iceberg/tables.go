@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -107,6 +108,12 @@ func (t *Table) check() error {
 	if !have.Equal(wantArrow) {
 		return fmt.Errorf("iceberg table %s.%s has other columns than etl writes:\n  table: %s\n  etl:   %s",
 			t.c.ns, t.name, t.tbl.Schema(), want)
+	}
+	// The run-date lock lives under output.uri: a table another output
+	// wrote (same catalog and namespace, other uri) would not be covered.
+	if loc := strings.TrimRight(t.tbl.Location(), "/"); loc != t.c.TableLocation(t.name) {
+		return fmt.Errorf("iceberg table %s.%s lives at %s, not under output.uri (%s): another pipeline writes it; "+
+			"give each output its own catalog namespace", t.c.ns, t.name, loc, t.c.TableLocation(t.name))
 	}
 	spec := t.tbl.Spec()
 	if spec.NumFields() != 1 || spec.Field(0).Name != DateColumn {

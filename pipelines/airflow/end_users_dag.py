@@ -12,6 +12,15 @@ date and skips work already done for it (add --force to redo).
 The last stdout line of every task is etl's JSON summary, which
 BashOperator pushes to XCom.
 
+When `resolve` fails on the volume guard ("volume guard: dixa extracted 400
+records against 1000 rows on …"), and the drop is real, delete that date's
+failed DAG run (Airflow keeps one run per logical date) and trigger the DAG
+for that date with the config {"accept_drop": "dixa"} (sources separated by
+commas): the extracts find their staging and skip, that run's `resolve`
+passes --accept-drop for them, and no other run does. The value reaches etl
+through an environment variable, never through the shell's parsing, and
+must be source names.
+
 Settings (environment of the scheduler/workers):
   ETL_BIN        path of the etl binary                (default: etl)
   ETL_PIPELINE   path of the pipeline file             (default below)
@@ -24,7 +33,15 @@ MOESIF_APPLICATION_ID, USERLOT_API_KEY).
 import os
 from datetime import datetime, timedelta
 
-from airflow import DAG
+try:  # Airflow 3
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2
+    from airflow import DAG
+
+try:  # Airflow 3
+    from airflow.sdk.definitions.param import Param
+except ImportError:  # Airflow 2
+    from airflow.models.param import Param
 
 try:  # Airflow 3
     from airflow.providers.standard.operators.bash import BashOperator
@@ -54,6 +71,14 @@ with DAG(
     max_active_runs=1,
     default_args=default_args,
     tags=["etl", "end_users"],
+    params={
+        "accept_drop": Param(
+            "",
+            type="string",
+            pattern=r"^([A-Za-z0-9_-]+(,[A-Za-z0-9_-]+)*)?$",
+            description="Sources whose drop in records the volume guard lets through for this run only, e.g. dixa,moesif",
+        ),
+    },
 ) as dag:
     extracts = [
         BashOperator(
@@ -63,7 +88,12 @@ with DAG(
         )
         for source in SOURCES
     ]
-    resolve = BashOperator(task_id="resolve", bash_command=f"{RUN} --stage resolve")
+    resolve = BashOperator(
+        task_id="resolve",
+        bash_command=f"{RUN} --stage resolve" + ' ${ETL_ACCEPT_DROP:+--accept-drop "$ETL_ACCEPT_DROP"}',
+        env={"ETL_ACCEPT_DROP": "{{ params.accept_drop }}"},
+        append_env=True,
+    )
     writeback = BashOperator(task_id="writeback", bash_command=f"{RUN} --stage writeback", retries=1)
 
     extracts >> resolve >> writeback

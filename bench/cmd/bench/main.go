@@ -1,9 +1,10 @@
 // Command bench runs the performance benchmarks of issue 8 and writes
 // bench/results.md: end to end through the vendor emulators, the file path
 // against DuckDB, pacing against the documented rate limits, our Parquet
-// writer against xitongsys/parquet-go, and 10M records through the file
-// path. It generates its own data (deterministic) and measures etl, DuckDB
-// and the writers as subprocesses, so each one's peak RSS is its own.
+// writer against xitongsys/parquet-go, 10M records through the file path,
+// and what end_user_changes costs there. It generates its own data
+// (deterministic) and measures etl, DuckDB and the writers as subprocesses,
+// so each one's peak RSS is its own.
 //
 //	bin/bench [-scale 0.1] [-only 1,2] [-repeat 3]
 //
@@ -57,7 +58,7 @@ func main() {
 		}
 	}
 	scale := flag.Float64("scale", 1, "fraction of the issue's record counts (1M, 10M) to run; 1 for the real figures")
-	only := flag.String("only", "1,2,3,4,5", "benchmarks to run")
+	only := flag.String("only", "1,2,3,4,5,6", "benchmarks to run")
 	repeat := flag.Int("repeat", 1, "runs of each timed etl/DuckDB command in bench 2; the fastest counts")
 	work := flag.String("work", ".cache/bench", "data and output directory")
 	out := flag.String("out", "bench/results.md", "results file")
@@ -86,7 +87,7 @@ func main() {
 	steps := []struct {
 		id string
 		fn func() error
-	}{{"1", b.api}, {"2", b.files}, {"3", b.pacing}, {"4", b.writers}, {"5", b.scale10M}}
+	}{{"1", b.api}, {"2", b.files}, {"3", b.pacing}, {"4", b.writers}, {"5", b.scale10M}, {"6", b.changes10M}}
 	for _, s := range steps {
 		if !slices.Contains(want, s.id) {
 			continue

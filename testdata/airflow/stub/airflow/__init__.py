@@ -7,8 +7,9 @@ _current = []
 
 
 class DAG:
-    def __init__(self, dag_id, **kwargs):
+    def __init__(self, dag_id, params=None, **kwargs):
         self.dag_id = dag_id
+        self.params = params or {}
         self.kwargs = kwargs
 
     def __enter__(self):
