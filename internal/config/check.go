@@ -426,6 +426,9 @@ func checkRegion(bad func(string, string, ...any), key, region string) {
 
 var namespaceName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// signingName is an AWS service name as SigV4 scopes it.
+var signingName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
 // checkOutput checks output.format and output.catalog.
 func checkOutput(bad func(string, string, ...any), o Output) {
 	switch o.Format {
@@ -466,12 +469,23 @@ func checkOutput(bad func(string, string, ...any), o Output) {
 		if c.Token != "" {
 			bad("output.catalog.token", "is read only with type: rest")
 		}
+		if c.SigV4 {
+			bad("output.catalog.sigv4", "is read only with type: rest")
+		}
 	case "rest":
 		checkURL(bad, "output.catalog.uri", c.URI, true)
+		if c.SigV4 && c.Token != "" {
+			bad("output.catalog.token", "and sigv4 exclude each other: a SigV4 signature is the request's Authorization")
+		}
 	case "":
 		bad("output.catalog.type", "is required: sql or rest")
 	default:
 		bad("output.catalog.type", "must be sql or rest (got %q)", c.Type)
+	}
+	if c.SigningName != "" && !c.SigV4 {
+		bad("output.catalog.signing_name", "is read only with sigv4: true")
+	} else if c.SigningName != "" && !signingName.MatchString(c.SigningName) {
+		bad("output.catalog.signing_name", "must be an AWS service name such as glue, s3tables or execute-api (got %q)", c.SigningName)
 	}
 	if c.Namespace != "" && !namespaceName.MatchString(c.Namespace) {
 		bad("output.catalog.namespace", "must be a name of letters, digits and underscores (got %q)", c.Namespace)

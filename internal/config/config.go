@@ -125,6 +125,13 @@ type Catalog struct {
 	Namespace string `yaml:"namespace"` // default etl
 	Warehouse string `yaml:"warehouse"` // rest only: the catalog's warehouse
 	Token     string `yaml:"token"`     // rest only: bearer token
+	// SigV4 (rest only) signs every request to the catalog with AWS
+	// Signature V4, with the standard AWS credentials and region: what the
+	// AWS Glue Data Catalog's Iceberg REST endpoint asks for.
+	SigV4 bool `yaml:"sigv4"`
+	// SigningName is the AWS service SigV4 signs for: glue (the default),
+	// s3tables, or execute-api behind API Gateway.
+	SigningName string `yaml:"signing_name"`
 	// RetainSnapshots is how long a replaced snapshot (and its files) is
 	// kept for readers, default 7 days.
 	RetainSnapshots Duration `yaml:"retain_snapshots"`
@@ -134,6 +141,7 @@ type Catalog struct {
 const (
 	DefaultNamespace       = "etl"
 	DefaultRetainSnapshots = Duration(7 * 24 * time.Hour)
+	DefaultSigningName     = "glue"
 	// MinRetainSnapshots: a run refuses to commit files older than half
 	// the retention, since orphan cleanup may remove them after it.
 	MinRetainSnapshots = Duration(time.Hour)
@@ -326,6 +334,9 @@ func (p *Pipeline) defaults() {
 		}
 		if c.RetainSnapshots == 0 {
 			c.RetainSnapshots = DefaultRetainSnapshots
+		}
+		if c.SigV4 && c.SigningName == "" {
+			c.SigningName = DefaultSigningName
 		}
 		if c.Token != "" {
 			p.secrets = append(p.secrets, c.Token)

@@ -1,29 +1,38 @@
 // Package icebergrest is a minimal Iceberg REST catalog server for tests,
 // backed by any catalog.Catalog (Start: a SQLite SQL catalog). It serves
 // just the routes iceberg-go's catalog/rest client needs to create, load and
-// commit tables, and the multi-table POST /v1/transactions/commit. A test
-// fixture, not a server: no auth, no pagination, no views, and the
+// commit tables, and the multi-table POST /v1/transactions/commit; it can
+// require AWS SigV4 signatures, checked as AWS checks them. A test
+// fixture, not a server: no other auth, no pagination, no views, and the
 // multi-table commit checks every requirement before applying any, under a
 // mutex, but is not atomic against a crash of the server itself.
 package icebergrest
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
 	"github.com/apache/iceberg-go/table"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/uptrace/bun/driver/sqliteshim"
 )
 
@@ -33,6 +42,7 @@ type Server struct {
 	mu      sync.Mutex // serializes commits
 	mux     *http.ServeMux
 	txns    int // multi-table commits applied
+	sigv4   *sigv4
 }
 
 // Transactions counts the multi-table commits applied.
@@ -61,7 +71,15 @@ func New(backend catalog.Catalog) *Server {
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.sigv4 != nil {
+		if err := s.sigv4.verify(r); err != nil {
+			writeJSON(w, http.StatusForbidden, map[string]any{"error": map[string]any{"message": err.Error(), "type": "ForbiddenException", "code": 403}})
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // namespace path segments are joined with 0x1F (sent as %1F).
 func nsOf(r *http.Request) table.Identifier { return strings.Split(r.PathValue("ns"), "\x1f") }
@@ -360,4 +378,77 @@ func Start(t testing.TB, dir, warehouse string) Started {
 		db.Close()
 	})
 	return Started{Server: s, URL: srv.URL, Catalog: path}
+}
+
+// RequireSigV4 makes the server refuse (403) every request that is not
+// signed with AWS Signature V4 by creds for region and service, as AWS
+// Glue's Iceberg REST endpoint does: the signature is computed again here
+// from the request as received (the headers it names as signed, the body's
+// hash) and must be the one sent.
+func (s *Server) RequireSigV4(creds aws.Credentials, region, service string) {
+	s.sigv4 = &sigv4{creds: creds, region: region, service: service}
+}
+
+// Verified counts the requests whose signature was checked and matched.
+func (s *Server) Verified() int {
+	if s.sigv4 == nil {
+		return 0
+	}
+	return int(s.sigv4.verified.Load())
+}
+
+type sigv4 struct {
+	creds           aws.Credentials
+	region, service string
+	verified        atomic.Int64
+}
+
+func (v *sigv4) verify(r *http.Request) error {
+	auth := r.Header.Get("Authorization")
+	params, ok := strings.CutPrefix(auth, "AWS4-HMAC-SHA256 ")
+	if !ok {
+		return errors.New("the request is not signed with AWS Signature V4")
+	}
+	var signed string
+	for _, p := range strings.Split(params, ", ") {
+		if k, val, ok := strings.Cut(p, "="); ok && k == "SignedHeaders" {
+			signed = val
+		}
+	}
+	at, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+	if err != nil {
+		return fmt.Errorf("X-Amz-Date: %v", err)
+	}
+	if d := time.Since(at); d > 5*time.Minute || d < -5*time.Minute {
+		return fmt.Errorf("the signature's time %s is not now", at)
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	if got := r.Header.Get("X-Amz-Content-Sha256"); got != hash {
+		return fmt.Errorf("X-Amz-Content-Sha256 %q is not the body's hash", got)
+	}
+	u := *r.URL
+	u.Scheme, u.Host = "http", r.Host
+	again, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	for _, h := range strings.Split(signed, ";") {
+		if h != "host" && h != "content-length" {
+			again.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
+		}
+	}
+	if err := v4.NewSigner().SignHTTP(r.Context(), v.creds, again, hash, v.service, v.region, at); err != nil {
+		return err
+	}
+	if again.Header.Get("Authorization") != auth {
+		return errors.New("the signature does not match (wrong key, region or service, or a changed request)")
+	}
+	v.verified.Add(1)
+	return nil
 }

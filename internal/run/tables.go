@@ -96,7 +96,7 @@ func openTables(ctx context.Context, p *config.Pipeline, out store.Store, mem me
 func openCatalog(ctx context.Context, p *config.Pipeline) (*iceberg.Catalog, error) {
 	c := p.Output.Catalog
 	return iceberg.Open(ctx, iceberg.Config{Type: c.Type, URI: c.URI, Namespace: c.Namespace, Warehouse: c.Warehouse,
-		Token: c.Token, Location: p.Output.URI, Retain: time.Duration(c.RetainSnapshots), Getenv: os.Getenv})
+		Token: c.Token, SigV4: c.SigV4, SigningName: c.SigningName, Location: p.Output.URI, Retain: time.Duration(c.RetainSnapshots), Getenv: os.Getenv})
 }
 
 // The Parquet layout: {uri}/{table}/dt={date}/ with _manifest.json and

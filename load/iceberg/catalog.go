@@ -24,6 +24,7 @@ import (
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
 	iceio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/uptrace/bun/driver/pgdriver"
 	"github.com/uptrace/bun/driver/sqliteshim"
 
@@ -49,6 +50,11 @@ type Config struct {
 	Namespace string // default "etl"
 	Warehouse string // REST: the catalog's warehouse, if it wants one
 	Token     string // REST: bearer token
+	// SigV4 (REST) signs every request with AWS Signature V4 for the
+	// service SigningName (default glue), with the standard AWS
+	// configuration's credentials and region.
+	SigV4       bool
+	SigningName string
 	// Location is output.uri: a local directory or s3://bucket/prefix.
 	// Table t lives at Location/t.
 	Location string
@@ -99,6 +105,13 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		if cfg.Warehouse != "" {
 			opts = append(opts, rest.WithWarehouseLocation(cfg.Warehouse))
 		}
+		if cfg.SigV4 {
+			o, err := sigV4(ctx, cfg.SigningName)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, o...)
+		}
 		rc, err := rest.NewCatalog(ctx, "etl", cfg.URI, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("iceberg REST catalog %s: %w", cfg.URI, err)
@@ -113,6 +126,22 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		return nil, fmt.Errorf("iceberg catalog: creating namespace %s: %w", c.ns, err)
 	}
 	return c, nil
+}
+
+// sigV4 are the REST client's options to sign requests for service with
+// the standard AWS configuration (AWS_REGION, the credentials chain).
+func sigV4(ctx context.Context, service string) ([]rest.Option, error) {
+	if service == "" {
+		service = "glue"
+	}
+	aws, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("iceberg REST catalog: sigv4: %w", err)
+	}
+	if aws.Region == "" {
+		return nil, errors.New("iceberg REST catalog: sigv4: no AWS region to sign for: set AWS_REGION (the catalog's region)")
+	}
+	return []rest.Option{rest.WithAwsConfig(aws), rest.WithSigV4RegionSvc(aws.Region, service)}, nil
 }
 
 // openSQL opens the SQL catalog at uri: sqlite:///path (the file is created

@@ -2,6 +2,7 @@ package iceberg
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net"
 	"os"
@@ -16,7 +17,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/uptrace/bun/driver/pgdriver"
 
+	"etl/internal/icebergrest"
 	"etl/schemas"
 )
 
@@ -137,17 +141,33 @@ func TestReplaceReadExpire(t *testing.T) {
 	if info, _ := tbl.Info(ctx, "2026-11-01"); info != `{"run_id":"r3"}` {
 		t.Errorf("info %q", info)
 	}
-	if d, ok, err := tbl.LatestDateBefore(ctx, "2026-11-02"); err != nil || !ok || d != "2026-11-01" {
-		t.Errorf("latest before 2026-11-02: %q %v %v", d, ok, err)
+	if dates, err := tbl.Dates(ctx); err != nil || !slices.Equal(dates, []string{"2026-11-01", "2026-11-02"}) {
+		t.Errorf("dates: %v %v", dates, err)
 	}
-	if _, ok, _ := tbl.LatestDateBefore(ctx, "2026-11-01"); ok {
-		t.Error("a date before the first")
+	// A view stays on the snapshot it loaded while the table moves on.
+	v, err := tbl.View(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n, _ := tbl.RowsOf(ctx, "2026-11-02"); n != 3 {
+	if n, _ := v.Rows(ctx, "2026-11-02"); n != 3 {
 		t.Errorf("rows of 2026-11-02: %d", n)
 	}
+	time.Sleep(5 * time.Millisecond)
+	replace(t, c, tbl, mem, "2026-11-02", "r4", 4)
+	var seen []string
+	if err := v.Read(ctx, "2026-11-02", mem, func(rec arrow.Record) error {
+		for i := range int(rec.NumRows()) {
+			seen = append(seen, rec.Column(3).(*array.String).Value(i))
+		}
+		return nil
+	}); err != nil || len(seen) != 3 || seen[0][:3] != "r2-" || v.Info("2026-11-02") != `{"run_id":"r2"}` {
+		t.Errorf("the view after r4 replaced 2026-11-02: %v %v, info %s", seen, err, v.Info("2026-11-02"))
+	}
+	if got := reasons(t, tbl, mem, "2026-11-02"); len(got) != 4 {
+		t.Errorf("2026-11-02 after r4: %v", got)
+	}
 
-	snaps := tbl.tbl.Metadata().Snapshots() // s1, s2, s3, oldest first
+	snaps := tbl.tbl.Metadata().Snapshots() // s1, s2, s3, s4, oldest first
 	at := func(i int) time.Time { return time.UnixMilli(snaps[i].TimestampMs) }
 	retain := c.retain
 	// Two files no snapshot references: one a killed run left long ago,
@@ -171,7 +191,7 @@ func TestReplaceReadExpire(t *testing.T) {
 	// A retention after s2 was made: s2 was current then, so it stays, and
 	// s1 goes; r1's file, which s2 still references, stays.
 	st, err = tbl.Expire(ctx, at(1).Add(retain+time.Millisecond))
-	if err != nil || st.Snapshots != 1 || len(tbl.tbl.Metadata().Snapshots()) != 2 || !exists(first[0]) {
+	if err != nil || st.Snapshots != 1 || len(tbl.tbl.Metadata().Snapshots()) != 3 || !exists(first[0]) {
 		t.Fatalf("expiry of s1: %+v %v; r1's file there: %v", st, err, exists(first[0]))
 	}
 	if exists(localPath(snaps[0].ManifestList)) || !exists(localPath(snaps[1].ManifestList)) {
@@ -185,7 +205,7 @@ func TestReplaceReadExpire(t *testing.T) {
 	if got := reasons(t, tbl, mem, "2026-11-01"); len(got) != 2 {
 		t.Errorf("after expiry: %v", got)
 	}
-	if got := reasons(t, tbl, mem, "2026-11-02"); len(got) != 3 {
+	if got := reasons(t, tbl, mem, "2026-11-02"); len(got) != 4 {
 		t.Errorf("after expiry: %v", got)
 	}
 }
@@ -288,16 +308,21 @@ func startPostgres(t *testing.T) string {
 		srv.Process.Signal(syscall.SIGTERM) // a smart shutdown: it exits once idle
 		srv.Wait()
 	})
+	uri := "postgres://etl:pw-secret@127.0.0.1:" + port + "/postgres?sslmode=disable"
+	// It listens before it takes connections ("the database system is
+	// starting up"): wait for one to be served.
+	db := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(uri)))
+	defer db.Close()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
-			c.Close()
+		err := db.Ping()
+		if err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("PostgreSQL did not start")
+			t.Fatalf("PostgreSQL did not start: %v", err)
 		}
 	}
-	return "postgres://etl:pw-secret@127.0.0.1:" + port + "/postgres?sslmode=disable"
+	return uri
 }
 
 // A Postgres catalog goes through the same code as SQLite, with Postgres'
@@ -358,5 +383,57 @@ func TestAppendKeepsTheDatesRows(t *testing.T) {
 	snap := tbl.tbl.CurrentSnapshot()
 	if snap.Summary.Operation != "append" || snap.Summary.Properties[PropRunID] != "b" {
 		t.Errorf("snapshot %+v", snap.Summary)
+	}
+}
+
+// With sigv4, every request to a REST catalog is signed with AWS Signature
+// V4 for the service named (glue by default), with the standard AWS
+// credentials and region: a catalog that checks the signatures, as Glue's
+// Iceberg endpoint does, serves a whole run's worth of requests, and
+// refuses a client that does not sign, or signs with another key.
+func TestRESTCatalogSignsWithSigV4(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	none := filepath.Join(t.TempDir(), "none")
+	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example-secret", "AWS_REGION": "eu-west-1",
+		"AWS_SESSION_TOKEN": "", "AWS_DEFAULT_REGION": "", "AWS_PROFILE": "", "AWS_CONFIG_FILE": none, "AWS_SHARED_CREDENTIALS_FILE": none, "AWS_EC2_METADATA_DISABLED": "true"} {
+		t.Setenv(k, v)
+	}
+	dir := t.TempDir()
+	srv := icebergrest.Start(t, t.TempDir(), "file://"+dir)
+	srv.RequireSigV4(aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "example-secret"}, "eu-west-1", "glue")
+	c, err := Open(ctx, Config{Type: TypeREST, URI: srv.URL, Location: dir, SigV4: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tbl, err := c.Table(ctx, schemas.TableRejects, schemas.Rejects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replace(t, c, tbl, mem, "2026-11-01", "r1", 3)
+	if got := reasons(t, tbl, mem, "2026-11-01"); len(got) != 3 {
+		t.Errorf("rows read back: %v", got)
+	}
+	if n := srv.Verified(); n < 5 {
+		t.Errorf("%d signed requests verified", n)
+	}
+	refused := func(what string, cfg Config, want string) {
+		t.Helper()
+		if _, err := Open(ctx, cfg); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v; want an error saying %q", what, err, want)
+		}
+	}
+	refused("unsigned", Config{Type: TypeREST, URI: srv.URL, Location: dir}, "not signed with AWS Signature V4")
+	refused("for another service", Config{Type: TypeREST, URI: srv.URL, Location: dir, SigV4: true, SigningName: "execute-api"},
+		"signature does not match")
+	t.Setenv("AWS_REGION", "")
+	refused("without a region", Config{Type: TypeREST, URI: srv.URL, Location: dir, SigV4: true}, "set AWS_REGION")
+	t.Setenv("AWS_REGION", "eu-west-1")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "another-secret")
+	if _, err := Open(ctx, Config{Type: TypeREST, URI: srv.URL, Location: dir, SigV4: true}); err == nil ||
+		!strings.Contains(err.Error(), "signature does not match") {
+		t.Errorf("signed with another key: %v", err)
 	}
 }

@@ -114,39 +114,6 @@ func conform(rec arrow.RecordBatch, schema *arrow.Schema) (arrow.RecordBatch, er
 	return out, nil
 }
 
-// LatestDateBefore returns the greatest date before date that has rows in
-// the table's current snapshot, from its manifests (no data file is read);
-// ok is false when there is none.
-func (t *Table) LatestDateBefore(ctx context.Context, date string) (latest string, ok bool, err error) {
-	before, err := Date(date)
-	if err != nil {
-		return "", false, err
-	}
-	v, err := t.View(ctx)
-	if err != nil {
-		return "", false, err
-	}
-	var best ice.Date
-	err = v.eachLiveFile(ctx, func(df ice.DataFile, d ice.Date) {
-		if d < before && df.Count() > 0 && (!ok || d > best) {
-			best, ok = d, true
-		}
-	})
-	if err != nil || !ok {
-		return "", false, err
-	}
-	return dateString(best), true, nil
-}
-
-// RowsOf counts the current snapshot's rows of date from its manifests.
-func (t *Table) RowsOf(ctx context.Context, date string) (int64, error) {
-	v, err := t.View(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return v.Rows(ctx, date)
-}
-
 // Rows counts the view's rows of date from its manifests (no data file is
 // read).
 func (v *View) Rows(ctx context.Context, date string) (int64, error) {
