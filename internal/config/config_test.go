@@ -90,6 +90,13 @@ func TestParseProblems(t *testing.T) {
 			[]string{"p.yaml:7: output.catalog.uri: must be an http(s) URL"}},
 		{"bad duration", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: o\n  format: iceberg\n  catalog: {type: rest, uri: \"https://c\", retain_snapshots: week}\n",
 			[]string{`p.yaml:7: "week" is not a duration (like 7d, 36h or 90m)`}},
+		{"sigv4", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: o\n  format: iceberg\n  catalog:\n    type: rest\n    uri: \"https://glue.eu-west-1.amazonaws.com/iceberg\"\n    sigv4: true\n    token: x\n    signing_name: Glue\n",
+			[]string{"p.yaml:11: output.catalog.token: and sigv4 exclude each other",
+				`p.yaml:12: output.catalog.signing_name: must be an AWS service name such as glue, s3tables or execute-api (got "Glue")`}},
+		{"sigv4 with sql", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: o\n  format: iceberg\n  catalog: {type: sql, uri: \"sqlite:///c.db\", sigv4: true}\n",
+			[]string{"p.yaml:7: output.catalog.sigv4: is read only with type: rest"}},
+		{"a signing name without sigv4", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: o\n  format: iceberg\n  catalog: {type: rest, uri: \"https://c\", signing_name: glue}\n",
+			[]string{"p.yaml:7: output.catalog.signing_name: is read only with sigv4: true"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -138,6 +145,11 @@ func TestIcebergOutput(t *testing.T) {
 	}
 	if p.Output.Catalog.RetainSnapshots != DefaultRetainSnapshots || !slices.Contains(p.Secrets(), "pw-secret") {
 		t.Errorf("defaults or secrets: %+v %v", p.Output.Catalog, p.Secrets())
+	}
+	p, err = Parse("p.yaml", []byte("version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: s3://w/etl\n  format: iceberg\n"+
+		"  catalog: {type: rest, uri: \"https://glue.eu-west-1.amazonaws.com/iceberg\", warehouse: \"123456789012\", sigv4: true}\n"), env(nil), "2026-01-01")
+	if err != nil || !p.Output.Catalog.SigV4 || p.Output.Catalog.SigningName != "glue" {
+		t.Errorf("sigv4's signing name defaults to glue: %+v %v", p.Output.Catalog, err)
 	}
 	p, err = Parse("p.yaml", []byte("version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput: {uri: o}\n"), env(nil), "2026-01-01")
 	if err != nil || p.Output.Format != FormatParquet {
