@@ -384,6 +384,27 @@ func TestAppendKeepsTheDatesRows(t *testing.T) {
 	if snap.Summary.Operation != "append" || snap.Summary.Properties[PropRunID] != "b" {
 		t.Errorf("snapshot %+v", snap.Summary)
 	}
+	// Past 100 appends their manifests are merged, and no row is lost.
+	for i := range 100 {
+		rec := rejects(mem, fmt.Sprint("c", i), 1)
+		err := tbl.Append(ctx, "2026-11-02", "c", rec)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := tbl.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, _ := v.tbl.FS(ctx)
+	manifests, err := v.tbl.CurrentSnapshot().Manifests(fs)
+	if err != nil || len(manifests) >= 100 {
+		t.Errorf("%d manifests after 102 appends (%v)", len(manifests), err)
+	}
+	if n, _ := v.Rows(ctx, "2026-11-02"); n != 100 || len(reasons(t, tbl, mem, "2026-11-01")) != 2 {
+		t.Errorf("%d rows of the 100 appended", n)
+	}
 }
 
 // With sigv4, every request to a REST catalog is signed with AWS Signature

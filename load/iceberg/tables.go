@@ -39,6 +39,10 @@ func (c *Catalog) tableProperties() ice.Properties {
 		table.CommitNumRetriesKey:                 "4",
 		table.CommitTotalRetryTimeoutMsKey:        strconv.FormatInt((5 * time.Minute).Milliseconds(), 10),
 		table.MetadataDeleteAfterCommitEnabledKey: "true",
+		// runs gets one append an invocation: its manifests are merged
+		// once there are 100 (as Java's writers do by default), so
+		// readers do not open thousands of tiny ones.
+		table.ManifestMergeEnabledKey: "true",
 		table.MetadataPreviousVersionsMaxKey:      "100",
 	}
 }
