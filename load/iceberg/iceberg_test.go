@@ -1,6 +1,7 @@
 package iceberg
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -269,15 +270,25 @@ func TestConcurrentRunsOfOtherDates(t *testing.T) {
 	}
 }
 
-// startPostgres starts a throwaway PostgreSQL server (the machine's, run as
-// nobody, since it refuses root) and returns its catalog URI.
+// startPostgres starts a throwaway PostgreSQL server (the machine's, or
+// the one tools.sh unpacked into .cache/postgres where the machine has none;
+// run as nobody, since it refuses root) and returns its catalog URI.
 func startPostgres(t *testing.T) string {
 	t.Helper()
-	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
+	system := cmp.Or(os.Getenv("ETL_PG_SYSTEM"), "/usr/lib/postgresql")
+	local, _ := filepath.Abs(filepath.Join("..", "..", ".cache", "postgres"))
+	var env []string
+	bins, _ := filepath.Glob(filepath.Join(system, "*", "bin", "postgres"))
 	if len(bins) == 0 {
-		t.Fatal("PostgreSQL is not installed (internal/tools/tools.sh installs it)")
+		bins, _ = filepath.Glob(filepath.Join(local, "usr", "lib", "postgresql", "*", "bin", "postgres"))
+		libs, _ := filepath.Glob(filepath.Join(local, "usr", "lib", "*-linux-gnu"))
+		env = append(os.Environ(), "LD_LIBRARY_PATH="+strings.Join(libs, ":"))
+	}
+	if len(bins) == 0 {
+		t.Fatal("PostgreSQL is not installed (internal/tools/tools.sh unpacks it into .cache/postgres)")
 	}
 	bin := filepath.Dir(bins[len(bins)-1])
+	t.Logf("PostgreSQL from %s", bin)
 	dir, err := os.MkdirTemp("", "etl-pg-*")
 	if err != nil {
 		t.Fatal(err)
@@ -289,6 +300,7 @@ func startPostgres(t *testing.T) string {
 			cmd = exec.Command("setpriv", append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups", name}, args...)...)
 			os.Chown(dir, 65534, 65534)
 		}
+		cmd.Env = env
 		return cmd
 	}
 	if out, err := asNobody(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"), "-U", "etl", "--auth=trust", "-E", "UTF8").CombinedOutput(); err != nil {
