@@ -43,6 +43,7 @@ type Server struct {
 	mux     *http.ServeMux
 	txns    int // multi-table commits applied
 	sigv4   *sigv4
+	noTxns  atomic.Bool
 }
 
 // Transactions counts the multi-table commits applied.
@@ -299,6 +300,10 @@ type parsedChange struct {
 }
 
 func (s *Server) commitTransaction(w http.ResponseWriter, r *http.Request) {
+	if s.noTxns.Load() {
+		http.NotFound(w, r)
+		return
+	}
 	var body struct {
 		TableChanges []tableChange `json:"table-changes"`
 	}
@@ -379,6 +384,12 @@ func Start(t testing.TB, dir, warehouse string) Started {
 	})
 	return Started{Server: s, URL: srv.URL, Catalog: path}
 }
+
+// WithoutTransactions makes the server answer POST /v1/transactions/commit
+// as a server without the route does (404), while its config still lets
+// clients assume it: as AWS Glue's Iceberg endpoint, which has no
+// multi-table commits.
+func (s *Server) WithoutTransactions() { s.noTxns.Store(true) }
 
 // RequireSigV4 makes the server refuse (403) every request that is not
 // signed with AWS Signature V4 by creds for region and service, as AWS

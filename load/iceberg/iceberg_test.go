@@ -470,3 +470,57 @@ func TestRESTCatalogSignsWithSigV4(t *testing.T) {
 		t.Errorf("signed with another key: %v", err)
 	}
 }
+
+// A REST catalog without multi-table commits (AWS Glue's) gets the tables
+// committed one by one.
+func TestRESTCatalogWithoutTransactions(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv := icebergrest.Start(t, t.TempDir(), "file://"+dir)
+	srv.WithoutTransactions()
+	c, err := Open(ctx, Config{Type: TypeREST, URI: srv.URL, Location: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var tbls []*Table
+	for _, name := range []string{"a", "b"} {
+		tbl, err := c.Table(ctx, name, schemas.Rejects)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tbls = append(tbls, tbl)
+	}
+	r, err := c.Begin("2026-11-01", "r1", `{"run_id":"r1"}`, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tbl := range tbls {
+		w, err := r.Table(ctx, tbl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := rejects(mem, "r1", i+2)
+		err = w.Write(rec)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, tbl := range tbls {
+		if got := reasons(t, tbl, mem, "2026-11-01"); len(got) != i+2 {
+			t.Errorf("%s: %v", tbl.Name(), got)
+		}
+	}
+	if n := srv.Transactions(); n != 0 {
+		t.Errorf("%d multi-table commits", n)
+	}
+}

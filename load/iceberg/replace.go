@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -235,11 +236,17 @@ func (r *Replace) Commit(ctx context.Context) error {
 			if err == nil {
 				return nil
 			}
-			// A server without the endpoint, or a race with another
-			// run: commit table by table (each retries on its own).
-			if !errors.Is(err, rest.ErrEndpointNotSupported) && !errors.Is(err, table.ErrCommitFailed) {
-				return err
+			// A multi-table commit is atomic: unless its outcome is
+			// unknown, nothing of it was applied. A server without the
+			// endpoint (AWS Glue's answers it with an error of its own),
+			// or a race with another run: commit table by table (each
+			// retries on its own).
+			if ctx.Err() != nil || errors.Is(err, rest.ErrCommitStateUnknown) || errors.Is(err, rest.ErrServerError) ||
+				errors.Is(err, rest.ErrServiceUnavailable) {
+				return fmt.Errorf("iceberg: committing dt=%s: %w", r.dateStr, err)
 			}
+			slog.Info("iceberg: the catalog did not take one commit of every table; committing them one by one",
+				"run_date", r.dateStr, "error", err.Error())
 		}
 	}
 	for _, w := range r.writers {
