@@ -42,8 +42,8 @@ func (c *Catalog) tableProperties() ice.Properties {
 		// runs gets one append an invocation: its manifests are merged
 		// once there are 100 (as Java's writers do by default), so
 		// readers do not open thousands of tiny ones.
-		table.ManifestMergeEnabledKey: "true",
-		table.MetadataPreviousVersionsMaxKey:      "100",
+		table.ManifestMergeEnabledKey:        "true",
+		table.MetadataPreviousVersionsMaxKey: "100",
 	}
 }
 
