@@ -106,9 +106,9 @@ func lock(ctx context.Context, out store.Store, opt Options, runID string, table
 }
 
 // previous is what a run compares itself with: the latest earlier run date
-// whose tables are complete in the same output (Parquet: end_user_sources
-// has _SUCCESS; Iceberg: every table's current snapshot holds that date as
-// one run built it). The volume guard reads its rows per source,
+// complete in the same output (Parquet: its end_user_sources partition has
+// _SUCCESS; Iceberg: every table's current snapshot holds that date as one
+// run built it). The volume guard reads its rows per source,
 // end_user_changes its rows; each table format finds it (tables.previous).
 type previous struct {
 	date   string
