@@ -31,7 +31,7 @@ const usage = `usage:
   etl backfill PIPELINE.yaml --from YYYY-MM-DD --to YYYY-MM-DD [--stage …] [--force] [--only …]
                         [--accept-drop SOURCE,…]
   etl validate PIPELINE.yaml
-  etl demo [--out DIR] [--people N] [--run-date YYYY-MM-DD]
+  etl demo [--out DIR] [--people N] [--run-date YYYY-MM-DD] [--format parquet|iceberg]
 `
 
 // terminal is stderr when it is a terminal; termRedactor redacts what is
@@ -51,8 +51,8 @@ const (
 // defaultMemoryLimit is the soft heap limit when GOMEMLIMIT is not set: Go's
 // default collector lets the heap grow to twice the live data, which at 10
 // million records would pass 2 GB; a soft limit makes it collect sooner.
-// At 1.25 GiB a run of 10 million records peaks at about 1.25 GB resident
-// (1.5 GiB let it reach 1.6 GB) for ~6% more CPU (make bench, bench 5).
+// At 1.25 GiB a run of 10 million records peaked at 1.24-1.41 GiB resident
+// (1.5 GiB let it reach 1.52 GiB) for ~6% more CPU (make bench, bench 5).
 const defaultMemoryLimit = 1280 << 20
 
 func main() {
@@ -213,7 +213,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 func record(ctx context.Context, p *config.Pipeline, sum *run.Summary, log *slog.Logger, red *redactor) string {
 	b, _ := json.Marshal(sum)
 	line := red.String(string(b))
-	if err := run.Record(ctx, p.Output.URI, sum, line, red.String); err != nil {
+	if err := run.Record(ctx, p, sum, line, red.String); err != nil {
 		log.Error("could not write the run's row of the runs table", "error", err.Error())
 	}
 	return line
@@ -276,9 +276,14 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, red *
 	people := fs.Int("people", 2000, "synthetic people to serve")
 	runDate := fs.String("run-date", time.Now().UTC().Format(time.DateOnly), "partition date (YYYY-MM-DD); default today in UTC")
 	logLevel := fs.String("log-level", "info", "debug|info|warn|error")
+	format := fs.String("format", config.FormatParquet, "parquet, or iceberg (tables in a SQLite catalog, DIR/catalog.db)")
 	pos, err := parse(fs, args)
 	if err != nil || len(pos) != 0 {
 		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	if *format != config.FormatParquet && *format != config.FormatIceberg {
+		fmt.Fprintf(stderr, "etl demo: --format must be parquet or iceberg (got %q)\n", *format)
 		return exitUsage
 	}
 	if _, err := time.Parse(time.DateOnly, *runDate); err != nil {
@@ -296,7 +301,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, red *
 		return exitFail
 	}
 	defer os.RemoveAll(dir)
-	env, err := demo.Start(demo.Options{People: *people, Dir: dir, Out: *out})
+	env, err := demo.Start(demo.Options{People: *people, Dir: dir, Out: *out, Format: *format})
 	if err != nil {
 		fmt.Fprintf(stderr, "etl demo: %v\n", err)
 		return exitFail
@@ -317,7 +322,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, red *
 		progress.Wait()
 	}
 	if err == nil {
-		if rerr := report(ctx, stdout, *out, sum); rerr != nil {
+		if rerr := report(ctx, stdout, p, sum); rerr != nil {
 			log.Warn("could not print the report", "error", rerr.Error())
 		}
 	}
@@ -337,11 +342,17 @@ func logger(w io.Writer, level string) (*slog.Logger, *bars, error) {
 		return nil, nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: l}
+	// Libraries that log (iceberg-go) log through the same handler: JSON
+	// lines stay JSON lines, and the redactor sees them.
 	if terminal != nil {
 		b := newBars(terminal, termRedactor)
-		return slog.New(slog.NewTextHandler(b, opts)), b, nil
+		log := slog.New(slog.NewTextHandler(b, opts))
+		slog.SetDefault(log)
+		return log, b, nil
 	}
-	return slog.New(slog.NewJSONHandler(w, opts)), nil, nil
+	log := slog.New(slog.NewJSONHandler(w, opts))
+	slog.SetDefault(log)
+	return log, nil, nil
 }
 
 func isTerminal(f *os.File) bool {

@@ -11,26 +11,21 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"etl/internal/config"
 	"etl/internal/run"
-	"etl/internal/store"
-	"etl/load"
 	"etl/schemas"
 )
 
 // report prints the demo's human summary: records per vendor, people found,
 // how many people each pair of vendors shares, and the write-back plan.
-func report(ctx context.Context, w io.Writer, uri string, sum *run.Summary) error {
-	out, err := store.Open(ctx, uri)
-	if err != nil {
-		return err
-	}
+func report(ctx context.Context, w io.Writer, p *config.Pipeline, sum *run.Summary) error {
 	var names []string
 	for n := range sum.Sources {
 		names = append(names, n)
 	}
 	slices.Sort(names)
 	shared := map[[2]string]int{}
-	err = load.ReadTable(ctx, out, schemas.TableUsers, sum.RunDate, memory.DefaultAllocator, func(rec arrow.Record) error {
+	err := run.ReadTable(ctx, p, schemas.TableUsers, sum.RunDate, memory.DefaultAllocator, func(rec arrow.Record) error {
 		srcs := rec.Column(schemas.UsrSources).(*array.List)
 		vals := srcs.ListValues().(*array.String)
 		for i := 0; i < int(rec.NumRows()); i++ {
@@ -96,6 +91,12 @@ func report(ctx context.Context, w io.Writer, uri string, sum *run.Summary) erro
 			slices.Sort(fields)
 			fmt.Fprintf(w, "  %-10s planned %d, sent %d, failed %d, conflicts %d, unchanged %d (%s)\n", t, s.Planned, s.Sent, s.Failed, s.Conflicts, s.Unchanged, strings.Join(fields, ", "))
 		}
+	}
+	uri := p.Output.URI
+	if p.Output.Format == config.FormatIceberg {
+		fmt.Fprintf(w, "\nIceberg tables under %s, in the catalog %s (namespace %s); see README, \"Table formats\", to query them\n\n",
+			uri, p.Output.Catalog.URI, p.Output.Catalog.Namespace)
+		return nil
 	}
 	fmt.Fprintf(w, "\nTables under %s (DuckDB: SELECT * FROM read_parquet('%s/end_users/dt=%s/*.parquet'))\n\n", uri, uri, sum.RunDate)
 	return nil

@@ -105,13 +105,27 @@ func (h *history) mustSucceed(t *testing.T, env map[string]string, args ...strin
 	return s
 }
 
+// runsSQL reads the runs rows from the Parquet files or Iceberg data files
+// named by from.
+const runsSQL = `SELECT run_id, CAST(run_date AS VARCHAR) AS run_date, stage, status, error, summary,
+  started_at <= finished_at AS ordered, CAST(finished_at AS VARCHAR) AS finished FROM %s`
+
 // check: the runs table under dir holds exactly one row per invocation,
 // its summary the invocation's last stdout line.
 func (h history) check(t *testing.T, dir string) {
 	t.Helper()
-	rows := duckdb.Query(t, fmt.Sprintf(`SELECT run_id, CAST(run_date AS VARCHAR) AS run_date, stage, status, error, summary,
-  started_at <= finished_at AS ordered, CAST(finished_at AS VARCHAR) AS finished FROM read_parquet('%s')`,
-		filepath.ToSlash(filepath.Join(dir, "runs", "*", "*.parquet"))))
+	h.compare(t, duckdb.Query(t, fmt.Sprintf(runsSQL, fmt.Sprintf("read_parquet('%s')", filepath.ToSlash(filepath.Join(dir, "runs", "*", "*.parquet"))))))
+	for _, res := range h {
+		s := summaryOf(t, res)
+		if _, err := os.Stat(filepath.Join(dir, "runs", "dt="+s.RunDate, "run-"+s.RunID+"-"+s.Stage+".parquet")); err != nil {
+			t.Fatalf("the runs row of %s is not where the contract says: %v", s.RunID, err)
+		}
+	}
+}
+
+// compare: rows are exactly one per invocation, each its summary.
+func (h history) compare(t *testing.T, rows []map[string]any) {
+	t.Helper()
 	if len(rows) != len(h) {
 		t.Fatalf("runs holds %d rows for %d invocations", len(rows), len(h))
 	}
@@ -133,9 +147,6 @@ func (h history) check(t *testing.T, dir string) {
 		if r["summary"] != line || r["run_date"] != s.RunDate || r["stage"] != s.Stage || r["status"] != s.Status ||
 			r["error"] != wantErr || r["ordered"] != true {
 			t.Fatalf("runs row %v\nfor the summary line %s", r, line)
-		}
-		if _, err := os.Stat(filepath.Join(dir, "runs", "dt="+s.RunDate, "run-"+s.RunID+"-"+s.Stage+".parquet")); err != nil {
-			t.Fatalf("the runs row of %s is not where the contract says: %v", s.RunID, err)
 		}
 	}
 }
@@ -289,9 +300,15 @@ func lockOutputs(t *testing.T) map[string]func(t *testing.T) lockOutput {
 // returns once the run holds its lock (it asked for the first page).
 func held(t *testing.T, o lockOutput, env map[string]string, delay time.Duration) (*etlbin.Proc, *planhat.Emulator, string) {
 	t.Helper()
+	return heldWith(t, o, env, delay, "")
+}
+
+// heldWith is held with extra lines under output: (after its uri).
+func heldWith(t *testing.T, o lockOutput, env map[string]string, delay time.Duration, extra string) (*etlbin.Proc, *planhat.Emulator, string) {
+	t.Helper()
 	em, url := startPlanhat(t, 2500)
 	em.Inject(emu.Fault{}, emu.Fault{Delay: delay})
-	p := pipeline(t, url, o.uri, "")
+	p := pipeline(t, url, o.uri, extra)
 	proc := etlbin.Start(t, env, "run", p, "--run-date", runDate)
 	for deadline := time.Now().Add(30 * time.Second); len(em.Log()) < 2; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -453,16 +470,7 @@ func TestEndUserChanges(t *testing.T) {
 		t.Fatalf("first date's changes in the summary: %+v", c)
 	}
 
-	// The next date: two removed, two added, fields changed, one record
-	// moved to another person.
-	next := append([]planhat.EndUser(nil), users[:5]...)
-	next = append(next, users[7:]...) // users 5 and 6 are gone
-	moved, names := next[10].ID, next[12].ID
-	next[10].ExternalID = next[11].ExternalID
-	next[12].FirstName, next[12].Name = "Renamed", "Renamed "+next[12].LastName
-	next[13].Phone = "+4520999999"
-	next[14].Tags = append(slices.Clone(next[14].Tags), "renewal-2026")
-	next = append(next, planhat.FromPeople(people.Generate(8, 2), 5000)...)
+	next, moved, names := changedUsers(users)
 	em2 := planhat.New(token, next)
 	srv2 := httptest.NewServer(em2)
 	t.Cleanup(srv2.Close)
@@ -494,6 +502,21 @@ FROM read_parquet('%s') GROUP BY change ORDER BY change`, moved, names, c2))
 	h.mustSucceed(t, env, "run", pipeline(t, srv2.URL, out, ""), "--run-date", day2, "--dry-run")
 	sameRows(t, want, "SELECT "+changeCols+" FROM read_parquet('"+c2+"')")
 	h.check(t, out)
+}
+
+// changedUsers is users on the next date: two removed, two added, fields
+// changed, one record (moved) gone to another person, one (renamed) with
+// new first_name and name.
+func changedUsers(users []planhat.EndUser) (next []planhat.EndUser, moved, renamed string) {
+	next = append([]planhat.EndUser(nil), users[:5]...)
+	next = append(next, users[7:]...) // users 5 and 6 are gone
+	moved, renamed = next[10].ID, next[12].ID
+	next[10].ExternalID = next[11].ExternalID
+	next[12].FirstName, next[12].Name = "Renamed", "Renamed "+next[12].LastName
+	next[13].Phone = "+4520999999"
+	next[14].Tags = append(slices.Clone(next[14].Tags), "renewal-2026")
+	next = append(next, planhat.FromPeople(people.Generate(8, 2), 5000)...)
+	return next, moved, renamed
 }
 
 // Every invocation has its runs row: each stage, failed ones, backfill dates.

@@ -1,10 +1,12 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"path"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -327,6 +329,7 @@ func (c *checker) validate(p *Pipeline, doc *yaml.Node) {
 			bad("output.uri", "%q is not an s3://bucket/prefix URI", p.Output.URI)
 		}
 	}
+	checkOutput(bad, p.Output)
 	if d := p.Guards.MaxSourceDrop; d != nil && (*d < 0 || *d > 1) {
 		bad("guards.max_source_drop", "must be between 0 and 1 (got %g; 1 turns the volume guard off)", *d)
 	}
@@ -418,5 +421,76 @@ func checkRegion(bad func(string, string, ...any), key, region string) {
 	}
 	if !phonenumbers.GetSupportedRegions()[strings.ToUpper(region)] {
 		bad(key, "%q is not an ISO country code phonenumbers knows", region)
+	}
+}
+
+var namespaceName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// signingName is an AWS service name as SigV4 scopes it.
+var signingName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
+// checkOutput checks output.format and output.catalog.
+func checkOutput(bad func(string, string, ...any), o Output) {
+	switch o.Format {
+	case "", FormatParquet:
+		if o.Catalog != nil {
+			bad("output.catalog", "is read only with format: iceberg (output.format is %s)", cmp.Or(o.Format, FormatParquet))
+		}
+		return
+	case FormatIceberg:
+	default:
+		bad("output.format", "must be parquet or iceberg (got %q)", o.Format)
+		return
+	}
+	c := o.Catalog
+	if c == nil {
+		bad("output.catalog", "is required with format: iceberg: {type: sql, uri: \"sqlite:///path/catalog.db\"} or {type: rest, uri: https://…}")
+		return
+	}
+	switch c.Type {
+	case "sql":
+		switch {
+		case c.URI == "":
+			bad("output.catalog.uri", "is required: sqlite:///path/catalog.db or postgres://user:password@host/database")
+		case strings.HasPrefix(c.URI, "sqlite://"):
+			if strings.TrimPrefix(c.URI, "sqlite://") == "" {
+				bad("output.catalog.uri", "names no file: sqlite:///path/catalog.db")
+			}
+		case strings.HasPrefix(c.URI, "postgres://"), strings.HasPrefix(c.URI, "postgresql://"):
+			if u, err := url.Parse(c.URI); err != nil || u.Host == "" {
+				bad("output.catalog.uri", "is not a postgres://user:password@host/database URI")
+			}
+		default:
+			bad("output.catalog.uri", "must start with sqlite:// or postgres:// for type sql (got %q)", redactURL(c.URI))
+		}
+		if c.Warehouse != "" {
+			bad("output.catalog.warehouse", "is read only with type: rest")
+		}
+		if c.Token != "" {
+			bad("output.catalog.token", "is read only with type: rest")
+		}
+		if c.SigV4 {
+			bad("output.catalog.sigv4", "is read only with type: rest")
+		}
+	case "rest":
+		checkURL(bad, "output.catalog.uri", c.URI, true)
+		if c.SigV4 && c.Token != "" {
+			bad("output.catalog.token", "and sigv4 exclude each other: a SigV4 signature is the request's Authorization")
+		}
+	case "":
+		bad("output.catalog.type", "is required: sql or rest")
+	default:
+		bad("output.catalog.type", "must be sql or rest (got %q)", c.Type)
+	}
+	if c.SigningName != "" && !c.SigV4 {
+		bad("output.catalog.signing_name", "is read only with sigv4: true")
+	} else if c.SigningName != "" && !signingName.MatchString(c.SigningName) {
+		bad("output.catalog.signing_name", "must be an AWS service name such as glue, s3tables or execute-api (got %q)", c.SigningName)
+	}
+	if c.Namespace != "" && !namespaceName.MatchString(c.Namespace) {
+		bad("output.catalog.namespace", "must be a name of letters, digits and underscores (got %q)", c.Namespace)
+	}
+	if c.RetainSnapshots != 0 && c.RetainSnapshots < MinRetainSnapshots {
+		bad("output.catalog.retain_snapshots", "must be at least %s (got %s): a run commits only files younger than half of it", MinRetainSnapshots, c.RetainSnapshots)
 	}
 }

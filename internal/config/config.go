@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -99,9 +100,85 @@ type Resolve struct {
 	SourcePriority          []string `yaml:"source_priority"`
 }
 
-// Output says where the tables go.
+// Output says where the tables go, and as what.
 type Output struct {
 	URI string `yaml:"uri"`
+	// Format is parquet (the default: partition directories with
+	// _SUCCESS) or iceberg (Apache Iceberg tables in Catalog).
+	Format  string   `yaml:"format"`
+	Catalog *Catalog `yaml:"catalog"`
+}
+
+// Output formats.
+const (
+	FormatParquet = "parquet"
+	FormatIceberg = "iceberg"
+)
+
+// Catalog is where format iceberg registers its tables (CONTRACT.md,
+// "Table formats").
+type Catalog struct {
+	Type string `yaml:"type"` // sql or rest
+	// URI: sqlite:///path/catalog.db or postgres://user:password@host/db
+	// (sql), or the catalog's http(s) URL (rest).
+	URI       string `yaml:"uri"`
+	Namespace string `yaml:"namespace"` // default etl
+	Warehouse string `yaml:"warehouse"` // rest only: the catalog's warehouse
+	Token     string `yaml:"token"`     // rest only: bearer token
+	// SigV4 (rest only) signs every request to the catalog with AWS
+	// Signature V4, with the standard AWS credentials and region: what the
+	// AWS Glue Data Catalog's Iceberg REST endpoint asks for.
+	SigV4 bool `yaml:"sigv4"`
+	// SigningName is the AWS service SigV4 signs for: glue (the default),
+	// s3tables, or execute-api behind API Gateway.
+	SigningName string `yaml:"signing_name"`
+	// RetainSnapshots is how long a replaced snapshot (and its files) is
+	// kept for readers, default 7 days.
+	RetainSnapshots Duration `yaml:"retain_snapshots"`
+}
+
+// Catalog defaults.
+const (
+	DefaultNamespace       = "etl"
+	DefaultRetainSnapshots = Duration(7 * 24 * time.Hour)
+	DefaultSigningName     = "glue"
+	// MinRetainSnapshots: a run refuses to commit files older than half
+	// the retention, since orphan cleanup may remove them after it.
+	MinRetainSnapshots = Duration(time.Hour)
+)
+
+// Duration is a YAML duration that also takes days: "7d", "36h", "90m".
+type Duration time.Duration
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v := strings.TrimSpace(n.Value)
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		var f float64
+		if _, err := fmt.Sscanf(days, "%g", &f); err == nil && days != "" {
+			*d = Duration(f * float64(24*time.Hour))
+			return nil
+		}
+	}
+	x, err := time.ParseDuration(v)
+	if err != nil {
+		// A TypeError is reported with the others, at its line.
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (like 7d, 36h or 90m)", n.Line, v)}}
+	}
+	*d = Duration(x)
+	return nil
+}
+
+func (d Duration) String() string {
+	x := time.Duration(d)
+	for _, u := range []struct {
+		d    time.Duration
+		unit string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}} {
+		if x > 0 && x%u.d == 0 {
+			return fmt.Sprintf("%d%s", x/u.d, u.unit)
+		}
+	}
+	return x.String()
 }
 
 // Guards are the safety nets checked before a run replaces its tables.
@@ -247,6 +324,28 @@ func (p *Pipeline) defaults() {
 	}
 	if p.Resolve.SourcePriority == nil {
 		p.Resolve.SourcePriority = DefaultSourcePriority
+	}
+	if p.Output.Format == "" {
+		p.Output.Format = FormatParquet
+	}
+	if c := p.Output.Catalog; c != nil {
+		if c.Namespace == "" {
+			c.Namespace = DefaultNamespace
+		}
+		if c.RetainSnapshots == 0 {
+			c.RetainSnapshots = DefaultRetainSnapshots
+		}
+		if c.SigV4 && c.SigningName == "" {
+			c.SigningName = DefaultSigningName
+		}
+		if c.Token != "" {
+			p.secrets = append(p.secrets, c.Token)
+		}
+		if u, err := url.Parse(c.URI); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok && pw != "" {
+				p.secrets = append(p.secrets, pw)
+			}
+		}
 	}
 	for i := range p.Writeback {
 		w := &p.Writeback[i]

@@ -2,8 +2,10 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(vars map[string]string) Env {
@@ -71,6 +73,30 @@ func TestParseProblems(t *testing.T) {
 		{"output required", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\n",
 			[]string{"output.uri: is required"}},
 		{"not yaml", "version: 1\nsources: [\n", []string{"p.yaml:"}},
+		{"unknown format", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput: {uri: o, format: delta}\n",
+			[]string{`p.yaml:4: output.format: must be parquet or iceberg (got "delta")`}},
+		{"iceberg needs a catalog", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: o\n  format: iceberg\n",
+			[]string{"p.yaml:4: output.catalog: is required with format: iceberg"}},
+		{"catalog without iceberg", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: o\n  catalog: {type: sql, uri: \"sqlite:///c.db\"}\n",
+			[]string{"p.yaml:6: output.catalog: is read only with format: iceberg"}},
+		{"catalog checks", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: o\n  format: iceberg\n  catalog:\n    type: sql\n    uri: \"mysql://u:secretpw@h/db\"\n    token: x\n    namespace: \"a.b\"\n    retain_snapshots: 10m\n    tyep: rest\n",
+			[]string{`p.yaml:9: output.catalog.uri: must start with sqlite:// or postgres:// for type sql (got "mysql://REDACTED@h/db")`,
+				"p.yaml:10: output.catalog.token: is read only with type: rest", "p.yaml:11: output.catalog.namespace",
+				"p.yaml:12: output.catalog.retain_snapshots: must be at least 1h (got 10m)",
+				`p.yaml:13: output.catalog.tyep: unknown key (did you mean "type"?)`}},
+		{"catalog type and rest uri", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: o\n  format: iceberg\n  catalog: {type: hive, uri: x}\n",
+			[]string{`p.yaml:7: output.catalog.type: must be sql or rest (got "hive")`}},
+		{"rest uri", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: o\n  format: iceberg\n  catalog: {type: rest, uri: \"catalog:8181\"}\n",
+			[]string{"p.yaml:7: output.catalog.uri: must be an http(s) URL"}},
+		{"bad duration", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: o\n  format: iceberg\n  catalog: {type: rest, uri: \"https://c\", retain_snapshots: week}\n",
+			[]string{`p.yaml:7: "week" is not a duration (like 7d, 36h or 90m)`}},
+		{"sigv4", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: o\n  format: iceberg\n  catalog:\n    type: rest\n    uri: \"https://glue.eu-west-1.amazonaws.com/iceberg\"\n    sigv4: true\n    token: x\n    signing_name: Glue\n",
+			[]string{"p.yaml:11: output.catalog.token: and sigv4 exclude each other",
+				`p.yaml:12: output.catalog.signing_name: must be an AWS service name such as glue, s3tables or execute-api (got "Glue")`}},
+		{"sigv4 with sql", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: o\n  format: iceberg\n  catalog: {type: sql, uri: \"sqlite:///c.db\", sigv4: true}\n",
+			[]string{"p.yaml:7: output.catalog.sigv4: is read only with type: rest"}},
+		{"a signing name without sigv4", "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: o\n  format: iceberg\n  catalog: {type: rest, uri: \"https://c\", signing_name: glue}\n",
+			[]string{"p.yaml:7: output.catalog.signing_name: is read only with sigv4: true"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -94,6 +120,40 @@ func TestParseReportsAllProblemsAtOnce(t *testing.T) {
 	var ps Problems
 	if !errors.As(err, &ps) || len(ps) < 5 {
 		t.Fatalf("want at least 5 problems, got %v", err)
+	}
+}
+
+func TestIcebergOutput(t *testing.T) {
+	src := "version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: s3://w/etl\n  format: iceberg\n" +
+		"  catalog: {type: rest, uri: https://catalog.example, warehouse: analytics, token: \"${ICEBERG_TOKEN}\", retain_snapshots: 3d}\n"
+	p, err := Parse("p.yaml", []byte(src), env(map[string]string{"ICEBERG_TOKEN": "tok-secret"}), "2026-01-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Output.Catalog
+	if p.Output.Format != FormatIceberg || c.Type != "rest" || c.Namespace != DefaultNamespace || c.Warehouse != "analytics" ||
+		time.Duration(c.RetainSnapshots) != 72*time.Hour {
+		t.Errorf("output %+v, catalog %+v", p.Output, c)
+	}
+	if !slices.Contains(p.Secrets(), "tok-secret") {
+		t.Errorf("the token is not a secret: %v", p.Secrets())
+	}
+	p, err = Parse("p.yaml", []byte("version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: o\n  format: iceberg\n"+
+		"  catalog: {type: sql, uri: \"postgres://etl:pw-secret@db/lake\"}\n"), env(nil), "2026-01-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Output.Catalog.RetainSnapshots != DefaultRetainSnapshots || !slices.Contains(p.Secrets(), "pw-secret") {
+		t.Errorf("defaults or secrets: %+v %v", p.Output.Catalog, p.Secrets())
+	}
+	p, err = Parse("p.yaml", []byte("version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput:\n  uri: s3://w/etl\n  format: iceberg\n"+
+		"  catalog: {type: rest, uri: \"https://glue.eu-west-1.amazonaws.com/iceberg\", warehouse: \"123456789012\", sigv4: true}\n"), env(nil), "2026-01-01")
+	if err != nil || !p.Output.Catalog.SigV4 || p.Output.Catalog.SigningName != "glue" {
+		t.Errorf("sigv4's signing name defaults to glue: %+v %v", p.Output.Catalog, err)
+	}
+	p, err = Parse("p.yaml", []byte("version: 1\nsources:\n  dixa: {base_url: https://x.io, token: t}\noutput: {uri: o}\n"), env(nil), "2026-01-01")
+	if err != nil || p.Output.Format != FormatParquet {
+		t.Errorf("default format: %v %v", p, err)
 	}
 }
 

@@ -44,6 +44,8 @@ type Options struct {
 	People int    // default 2,000
 	Dir    string // where the pipeline file is written
 	Out    string // output.uri
+	// Format is output.format; iceberg keeps its SQLite catalog in Out.
+	Format string
 }
 
 // Start serves the emulators and writes the pipeline file.
@@ -86,6 +88,20 @@ func Start(opt Options) (*Env, error) {
 		}
 		urls = append(urls, u)
 	}
+	output := fmt.Sprintf("output:\n  uri: %q\n", opt.Out)
+	if opt.Format == "iceberg" {
+		abs, err := filepath.Abs(opt.Out)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		output += fmt.Sprintf("  format: iceberg\n  catalog: {type: sql, uri: %q}\n", "sqlite://"+filepath.Join(abs, "catalog.db"))
+		// The catalog's file is made before the run opens it.
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			e.Close()
+			return nil, err
+		}
+	}
 	yaml := fmt.Sprintf(`version: 1
 sources:
   planhat: {base_url: %q, token: "${PLANHAT_API_TOKEN}"}
@@ -93,16 +109,14 @@ sources:
   moesif:  {base_url: %q, token: "${MOESIF_MANAGEMENT_TOKEN}",
             collector_url: %q, application_id: "${MOESIF_APPLICATION_ID}"}
   userlot: {base_url: %q, api_key: "${USERLOT_API_KEY}"}
-output:
-  uri: %q
-# Fill what each vendor lacks from the others. The demo data breaks no
+%s# Fill what each vendor lacks from the others. The demo data breaks no
 # vendor's uniqueness rule, so nothing is refused.
 writeback:
   - {target: planhat, fields: [external_id, phone, first_name, last_name], mode: fill}
   - {target: dixa,    fields: [external_id, first_name, last_name], mode: fill}
   - {target: moesif,  fields: [first_name, last_name, phone], mode: fill}
   - {target: userlot, fields: [external_id, first_name, last_name], mode: fill}
-`, append(urls, opt.Out)...)
+`, append(urls, output)...)
 	e.Pipeline = filepath.Join(opt.Dir, "demo.yaml")
 	if err := os.WriteFile(e.Pipeline, []byte(yaml), 0o644); err != nil {
 		e.Close()

@@ -72,6 +72,9 @@ type Proc struct {
 	cancel         context.CancelFunc
 	stdout, stderr bytes.Buffer
 	start          time.Time
+	done           chan struct{} // closed once it has exited
+	err            error         // cmd.Wait's
+	end            time.Time
 }
 
 // Start starts etl with args and extra environment variables; it is killed
@@ -80,7 +83,7 @@ func Start(t testing.TB, env map[string]string, args ...string) *Proc {
 	t.Helper()
 	bin := Path(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	p := &Proc{cancel: cancel}
+	p := &Proc{cancel: cancel, done: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, bin, args...)
 	p.cmd.Env = os.Environ()
 	for k, v := range env {
@@ -92,6 +95,11 @@ func Start(t testing.TB, env map[string]string, args ...string) *Proc {
 		cancel()
 		t.Fatalf("starting etl: %v", err)
 	}
+	go func() {
+		p.err = p.cmd.Wait()
+		p.end = time.Now()
+		close(p.done)
+	}()
 	return p
 }
 
@@ -103,12 +111,23 @@ func (p *Proc) Signal(t testing.TB, sig os.Signal) {
 	}
 }
 
+// Exited reports whether etl has exited, without waiting for it.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Wait waits for etl to exit and returns what it did.
 func (p *Proc) Wait(t testing.TB) Result {
 	t.Helper()
 	defer p.cancel()
-	err := p.cmd.Wait()
-	res := Result{Stdout: p.stdout.String(), Stderr: p.stderr.String(), Elapsed: time.Since(p.start)}
+	<-p.done
+	err := p.err
+	res := Result{Stdout: p.stdout.String(), Stderr: p.stderr.String(), Elapsed: p.end.Sub(p.start)}
 	if ee, ok := err.(*exec.ExitError); ok {
 		res.Code = ee.ExitCode()
 	} else if err != nil {

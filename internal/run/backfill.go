@@ -7,8 +7,6 @@ import (
 
 	"etl/internal/config"
 	"etl/internal/store"
-	"etl/load"
-	"etl/schemas"
 )
 
 // Done reports whether a stage already finished for the date: what backfill
@@ -19,8 +17,7 @@ func Done(ctx context.Context, p *config.Pipeline, date, stage string, only []st
 	if err != nil {
 		return false, err
 	}
-	switch stage {
-	case StageExtract:
+	if stage == StageExtract {
 		srcs, err := sources(p, only)
 		if err != nil {
 			return false, err
@@ -33,8 +30,15 @@ func Done(ctx context.Context, p *config.Pipeline, date, stage string, only []st
 			}
 		}
 		return true, nil
+	}
+	tbls, err := openTables(ctx, p, out, nil, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tbls.close()
+	switch stage {
 	case StageWriteback:
-		m, err := load.ReadManifest(ctx, out, schemas.TableUsers, date)
+		m, err := tbls.built(ctx, date)
 		if err != nil || m == nil {
 			return false, err
 		}
@@ -44,18 +48,12 @@ func Done(ctx context.Context, p *config.Pipeline, date, stage string, only []st
 		if err != nil {
 			return false, err
 		}
-		return resolveDone(ctx, out, &staging{store: out, date: date}, srcs)
+		return resolveDone(ctx, tbls, &staging{store: out, date: date}, srcs)
 	}
 	// all: complete tables, and their write-back when the pipeline has one.
-	if !tablesComplete(ctx, out, date) {
-		return false, nil
-	}
-	if len(p.Writeback) == 0 {
-		return true, nil
-	}
-	m, err := load.ReadManifest(ctx, out, schemas.TableUsers, date)
-	if err != nil || m == nil {
-		return false, err
+	m, err := tbls.built(ctx, date)
+	if err != nil || m == nil || len(p.Writeback) == 0 {
+		return m != nil, err
 	}
 	return writebackDoneFor(ctx, out, date, m.RunID)
 }

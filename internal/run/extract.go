@@ -18,15 +18,16 @@ import (
 // the staging area. A source already staged for the date is skipped unless
 // force. One source failing for good fails the run, naming it. With hold,
 // the extracts are returned unpublished (the staging there stays as it was
-// until their publish), and a failure discards them all. With h (--stage
-// all), every batch is also handed to h as it is staged.
-func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, sum *Summary, force, hold bool, h *hand) ([]*stageWriter, error) {
+// until their publish), and a failure discards them all. tbls, when not
+// nil, gives the progress bars their estimates. With h (--stage all), every
+// batch is also handed to h as it is staged.
+func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, sum *Summary, force, hold bool, tbls tables, h *hand) ([]*stageWriter, error) {
 	var mu sync.Mutex
 	var held []*stageWriter
 	var from string
 	var counts map[string]int64
-	if opt.Progress != nil {
-		from, counts = expected(ctx, st.store, st.date)
+	if opt.Progress != nil && tbls != nil {
+		from, counts = expected(ctx, tbls, st)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, s := range srcs {

@@ -29,19 +29,16 @@ func RunsKey(sum *Summary) string {
 }
 
 // Record writes the runs row of one invocation (or one date of a
-// backfill) into the output at uri: summary is the JSON summary line it
+// backfill) into the pipeline's output: summary is the JSON summary line it
 // prints, exactly (redacted as printed), and redact is applied to the
-// error. Each row is a file of its own, never replaced.
-func Record(ctx context.Context, uri string, sum *Summary, summary string, redact func(string) string) error {
+// error. Parquet: each row is a file of its own, never replaced; Iceberg:
+// each row is appended to the runs table.
+func Record(ctx context.Context, p *config.Pipeline, sum *Summary, summary string, redact func(string) string) error {
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), historyTimeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(historyGrace, cancel) })
 	defer stop()
 	ctx = hctx
-	out, err := store.Open(ctx, uri)
-	if err != nil {
-		return err
-	}
 	date, err := time.Parse(time.DateOnly, sum.RunDate)
 	if err != nil {
 		return fmt.Errorf("runs: run date %q: %w", sum.RunDate, err)
@@ -58,6 +55,25 @@ func Record(ctx context.Context, uri string, sum *Summary, summary string, redac
 	b.Field(7).(*array.StringBuilder).Append(summary)
 	rec := b.NewRecord()
 	defer rec.Release()
+	if p.Output.Format == config.FormatIceberg {
+		cat, err := openCatalog(ctx, p)
+		if err != nil {
+			return fmt.Errorf("runs: %w", err)
+		}
+		defer cat.Close()
+		tb, err := cat.Table(ctx, schemas.TableRuns, schemas.Runs)
+		if err == nil {
+			err = tb.Append(ctx, sum.RunDate, sum.RunID, rec)
+		}
+		if err != nil {
+			return fmt.Errorf("runs: %w", err)
+		}
+		return nil
+	}
+	out, err := store.Open(ctx, p.Output.URI)
+	if err != nil {
+		return err
+	}
 	if err := load.WriteFile(ctx, out, RunsKey(sum), rec); err != nil {
 		return fmt.Errorf("runs: %w", err)
 	}

@@ -4,9 +4,6 @@ import (
 	"context"
 
 	"etl/internal/pace"
-	"etl/internal/store"
-	"etl/load"
-	"etl/schemas"
 )
 
 // Progress receives a run's progress (the terminal progress bars). Calls
@@ -45,24 +42,21 @@ type SourceStart struct {
 	Pacing       Pacing
 }
 
-// expected finds the latest complete partition before date and the count
-// of each source it was built from (its extracted count, from the staging
-// marker the partition's manifest names). It serves only as an estimate for
-// the progress bars: anything missing or unreadable means no estimate. It
-// costs one listing of end_user_sources and a few small reads.
-func expected(ctx context.Context, out store.Store, date string) (from string, counts map[string]int64) {
-	from, err := latestCompleteDate(ctx, out, date)
-	if err != nil || from == "" {
+// expected finds the latest complete partition before the run's date and
+// the count of each source it was built from (its extracted count, from the
+// staging marker of the run it names). It serves only as an estimate for
+// the progress bars: anything missing or unreadable means no estimate.
+// With Parquet it costs one listing of end_user_sources and a few small
+// reads; with Iceberg, the catalog's current metadata of each table.
+func expected(ctx context.Context, tbls tables, st *staging) (from string, counts map[string]int64) {
+	from, b, err := tbls.latest(ctx, st.date)
+	if err != nil || b == nil {
 		return "", nil
 	}
-	m, err := load.ReadManifest(ctx, out, schemas.TableSources, from)
-	if err != nil || m == nil {
-		return "", nil
-	}
-	st := &staging{store: out, date: from}
+	prev := &staging{store: st.store, date: from}
 	counts = map[string]int64{}
-	for src, runID := range m.Inputs {
-		if d, err := st.done(ctx, src); err == nil && d != nil && d.RunID == runID && d.Stats != nil {
+	for src, runID := range b.Inputs {
+		if d, err := prev.done(ctx, src); err == nil && d != nil && d.RunID == runID && d.Stats != nil {
 			counts[src] = d.Stats.Extracted
 		}
 	}

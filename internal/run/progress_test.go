@@ -43,11 +43,12 @@ func TestExpectedFromTheLatestCompleteEarlierPartition(t *testing.T) {
 	put("_staging/dt=2026-03-02/dixa/_DONE.json", `{"source":"dixa","run_id":"other","stats":{"extracted":99}}`)
 
 	s := store.Local{Root: dir}
-	from, counts := expected(t.Context(), s, "2026-03-04")
+	tbls := parquetTables{out: s}
+	from, counts := expected(t.Context(), tbls, &staging{store: s, date: "2026-03-04"})
 	if from != "2026-03-02" || len(counts) != 1 || counts["planhat"] != 11 {
 		t.Errorf("expected(2026-03-04) = %s %v, want 2026-03-02 map[planhat:11]", from, counts)
 	}
-	if from, counts := expected(t.Context(), s, "2026-03-01"); from != "" || counts != nil {
+	if from, counts := expected(t.Context(), tbls, &staging{store: s, date: "2026-03-01"}); from != "" || counts != nil {
 		t.Errorf("expected(2026-03-01) = %s %v, want nothing before the first partition", from, counts)
 	}
 }

@@ -178,17 +178,31 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary,
 		}
 	}()
 	st := &staging{store: out, date: opt.RunDate, mem: opt.Mem}
-	switch opt.Stage {
-	case StageExtract:
-		_, err := extractAll(ctx, srcs, st, opt, sum, opt.Force, false, nil)
+	if opt.Stage == StageExtract {
+		// The staging area is the store's, whatever the tables' format;
+		// the tables serve only the progress bars' estimates.
+		var tbls tables
+		if opt.Progress != nil {
+			if tbls, err = openTables(ctx, p, out, opt.Mem, opt.Log); err == nil {
+				defer tbls.close()
+			}
+		}
+		_, err := extractAll(ctx, srcs, st, opt, sum, opt.Force, false, tbls, nil)
 		return err
+	}
+	tbls, err := openTables(ctx, p, out, opt.Mem, opt.Log)
+	if err != nil {
+		return err
+	}
+	defer tbls.close()
+	switch opt.Stage {
 	case StageResolve:
 		all, err := sources(p, nil)
 		if err != nil {
 			return err
 		}
 		if !opt.Force {
-			done, err := resolveDone(ctx, out, st, all)
+			done, err := resolveDone(ctx, tbls, st, all)
 			if err != nil {
 				return err
 			}
@@ -202,20 +216,20 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary,
 		if err != nil {
 			return err
 		}
-		prev, err := latestComplete(ctx, out, opt.RunDate, opt.Mem)
+		prev, err := latestComplete(ctx, tbls, opt.RunDate)
 		if err != nil {
 			return err
 		}
 		if err := checkVolume(p, opt, sum, prev); err != nil {
 			return err
 		}
-		return resolveAndLoad(ctx, p, opt, sum, out, staged, st, nil, prev, nil)
+		return resolveAndLoad(ctx, p, opt, sum, tbls, staged, st, nil, prev, nil)
 	case StageWriteback:
 		all, err := sources(p, nil)
 		if err != nil {
 			return err
 		}
-		return writebackStage(ctx, p, opt, sum, out, st, all)
+		return writebackStage(ctx, p, opt, sum, tbls, st, all)
 	case StageAll:
 		// The new extracts stay unpublished until the volume guard has
 		// passed: a refused run leaves the staging area as it was too.
@@ -223,11 +237,11 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary,
 		// area is still written, for --stage resolve and backfills.
 		h := newHand(newResolver(p))
 		defer h.release()
-		pending, err := extractAll(ctx, srcs, st, opt, sum, true, true, h)
+		pending, err := extractAll(ctx, srcs, st, opt, sum, true, true, tbls, h)
 		if err != nil {
 			return err
 		}
-		prev, err := latestComplete(ctx, out, opt.RunDate, opt.Mem)
+		prev, err := latestComplete(ctx, tbls, opt.RunDate)
 		if err == nil {
 			err = checkVolume(p, opt, sum, prev)
 		}
@@ -249,7 +263,7 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary,
 			}
 			staged = append(staged, w.done)
 		}
-		return resolveAndLoad(ctx, p, opt, sum, out, staged, st, targets(p, srcs, opt), prev, h)
+		return resolveAndLoad(ctx, p, opt, sum, tbls, staged, st, targets(p, srcs, opt), prev, h)
 	}
 	return fmt.Errorf("unknown stage %q", opt.Stage)
 }
@@ -257,11 +271,8 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary,
 // resolveDone reports whether the date's tables are complete and were built
 // from the staging that is there now (a source re-extracted since makes
 // them stale).
-func resolveDone(ctx context.Context, out store.Store, st *staging, srcs []source) (bool, error) {
-	if !tablesComplete(ctx, out, st.date) {
-		return false, nil
-	}
-	m, err := load.ReadManifest(ctx, out, schemas.TableSources, st.date)
+func resolveDone(ctx context.Context, tbls tables, st *staging, srcs []source) (bool, error) {
+	m, err := tbls.built(ctx, st.date)
 	if err != nil || m == nil {
 		return false, err
 	}
@@ -275,18 +286,6 @@ func resolveDone(ctx context.Context, out store.Store, st *staging, srcs []sourc
 		}
 	}
 	return true, nil
-}
-
-// tablesComplete reports whether every table of the date has _SUCCESS.
-func tablesComplete(ctx context.Context, out store.Store, date string) bool {
-	for _, t := range schemas.Tables {
-		r, err := out.Open(ctx, fmt.Sprintf("%s/dt=%s/%s", t, date, load.SuccessFile))
-		if err != nil {
-			return false
-		}
-		r.Close()
-	}
-	return true
 }
 
 // readStaged reads the staging of every source of srcs: all must be staged
@@ -327,7 +326,7 @@ func newResolver(p *config.Pipeline) *resolve.Resolver {
 // comparing them with prev (nil: none) for end_user_changes. With h, the
 // records come from what extraction has in hand (added to the resolver
 // already, kept batches not read back).
-func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, out store.Store, staged []*stageDone,
+func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, tbls tables, staged []*stageDone,
 	st *staging, wbTargets map[string]*target, prev *previous, h *hand) error {
 	// Each staged batch's first row in the resolver, by source.
 	firsts := map[string][]int{}
@@ -363,18 +362,16 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		}
 	}
 
-	part := load.NewPartition(out, opt.RunDate, sum.RunID)
-	part.Inputs = map[string]string{}
-	rows := map[string]int64{}
+	b := built{RunID: sum.RunID, Inputs: map[string]string{}, Sources: map[string]int64{}}
 	for _, d := range staged {
-		part.Inputs[d.Source] = d.RunID
-		rows[d.Source] = d.Stats.Normalised
+		b.Inputs[d.Source] = d.RunID
+		b.Sources[d.Source] = d.Stats.Normalised
 	}
-	part.SetSources(schemas.TableSources, rows)
 	if err := opt.lock.Check(ctx); err != nil {
 		return err
 	}
-	if err := part.Begin(ctx, schemas.Tables); err != nil {
+	part, err := tbls.replace(ctx, opt.RunDate, sum.RunID, b, schemas.Tables)
+	if err != nil {
 		return err
 	}
 	committed := false
@@ -382,12 +379,16 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		if !committed {
 			cctx, cancel := cleanupContext(ctx)
 			defer cancel()
-			if err := part.Abort(cctx); err != nil {
+			if err := part.abort(cctx); err != nil {
 				opt.Log.Warn("could not remove this run's parts", "error", err.Error())
 			}
 		}
 	}()
-	chg = writeBehind(part.Table(ctx, schemas.TableChanges, schemas.EndUserChanges))
+	cw, err := part.table(ctx, schemas.TableChanges, schemas.EndUserChanges)
+	if err != nil {
+		return err
+	}
+	chg = writeBehind(cw)
 	chgOpen := true
 	defer func() {
 		if chgOpen {
@@ -403,7 +404,11 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 			return err
 		}
 	}
-	users := writeBehind(part.Table(ctx, schemas.TableUsers, schemas.EndUsers))
+	uw, err := part.table(ctx, schemas.TableUsers, schemas.EndUsers)
+	if err != nil {
+		return err
+	}
+	users := writeBehind(uw)
 	// end_users batches are kept only when a write-back needs their values.
 	var people []arrow.Record
 	defer func() { release(people) }()
@@ -425,7 +430,11 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		return err
 	})
 	defer usersDone()
-	sources := writeBehind(part.Table(ctx, schemas.TableSources, schemas.EndUserSources))
+	sw, err := part.table(ctx, schemas.TableSources, schemas.EndUserSources)
+	if err != nil {
+		return err
+	}
+	sources := writeBehind(sw)
 	// Source by source, in staged order: the table's rows come in the order
 	// of the pipeline's sources, each in the order it was read.
 	for _, d := range staged {
@@ -463,12 +472,18 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	// Write-back (stage all) runs before the tables are committed, so that
 	// its refused items land in this run's rejects; its failure still leaves
 	// complete tables.
-	plan := part.Table(ctx, schemas.TablePlan, schemas.WritebackPlan)
+	plan, err := part.table(ctx, schemas.TablePlan, schemas.WritebackPlan)
+	if err != nil {
+		return err
+	}
 	wbRejects, wbErr := writeBack(ctx, opt.Mem, wbTargets, resolvedValues(wbTargets, people), plan, opt.DryRun, sum, opt)
 	if wbErr != nil && ctx.Err() != nil {
 		return wbErr
 	}
-	rjw := part.Table(ctx, schemas.TableRejects, schemas.Rejects)
+	rjw, err := part.table(ctx, schemas.TableRejects, schemas.Rejects)
+	if err != nil {
+		return err
+	}
 	for _, d := range staged {
 		if err := st.each(ctx, d.Rejects, rjw.Write); err != nil {
 			return err
@@ -484,7 +499,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	if err := chg.close(); err != nil {
 		return err
 	}
-	if err := closeTables(part, out, opt.RunDate, sum); err != nil {
+	if err := closeTables(part, schemas.Tables, sum); err != nil {
 		return err
 	}
 	if err := reconcile(sum); err != nil {
@@ -493,7 +508,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	if err := opt.lock.Check(ctx); err != nil {
 		return err
 	}
-	if _, err := part.Commit(ctx); err != nil {
+	if err := part.commit(ctx); err != nil {
 		return err
 	}
 	committed = true
@@ -550,7 +565,7 @@ type behind struct {
 	err  atomic.Pointer[error] // the first write error, as soon as it happens
 }
 
-func writeBehind(w *load.TableWriter) *behind {
+func writeBehind(w tableWriter) *behind {
 	b := &behind{recs: make(chan arrow.Record, 1), done: make(chan error, 1)}
 	go func() {
 		var err error
@@ -589,7 +604,7 @@ func release(recs []arrow.Record) {
 	}
 }
 
-func writeRejects(mem memory.Allocator, w *load.TableWriter, rows []schemas.Reject) error {
+func writeRejects(mem memory.Allocator, w tableWriter, rows []schemas.Reject) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -598,16 +613,11 @@ func writeRejects(mem memory.Allocator, w *load.TableWriter, rows []schemas.Reje
 	return w.Write(rec)
 }
 
-func closeTables(part *load.Partition, out store.Store, date string, sum *Summary) error {
-	for _, t := range schemas.Tables {
-		parts, err := part.CloseTable(t)
+func closeTables(part replacement, names []string, sum *Summary) error {
+	for _, t := range names {
+		ts, err := part.closeTable(t)
 		if err != nil {
 			return err
-		}
-		ts := TableStats{Parts: len(parts), URI: out.URI(fmt.Sprintf("%s/dt=%s/", t, date))}
-		for _, pt := range parts {
-			ts.Rows += pt.Rows
-			ts.Bytes += pt.Bytes
 		}
 		sum.Tables[t] = ts
 	}

@@ -6,18 +6,15 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"path"
 	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"etl/internal/config"
 	"etl/internal/lease"
 	"etl/internal/store"
-	"etl/load"
 	"etl/schemas"
 	"etl/transform/changes"
 )
@@ -109,69 +106,40 @@ func lock(ctx context.Context, out store.Store, opt Options, runID string, table
 }
 
 // previous is what a run compares itself with: the latest earlier run date
-// whose end_user_sources partition is complete in the same output. The
-// volume guard reads its rows per source, end_user_changes its rows; a
-// table format provides both (here, Parquet partitions with _SUCCESS).
+// complete in the same output (Parquet: its end_user_sources partition has
+// _SUCCESS; Iceberg: every table's current snapshot holds that date as one
+// run built it). The volume guard reads its rows per source,
+// end_user_changes its rows; each table format finds it (tables.previous).
 type previous struct {
 	date   string
 	rows   int64            // end_user_sources rows
-	counts map[string]int64 // of which per source
-	each   func(ctx context.Context) changes.Rows
+	counts map[string]int64 // of which per source; nil when its format did not record them
+	// each reads its end_user_sources rows, the same ones every time: a
+	// run replacing that date meanwhile makes reading fail (Parquet) or is
+	// not seen (Iceberg reads one snapshot).
+	each func(ctx context.Context) changes.Rows
 }
 
-// latestCompleteDate is the latest run date before date whose
-// end_user_sources partition has _SUCCESS in out; "" when there is none.
-func latestCompleteDate(ctx context.Context, out store.Store, date string) (string, error) {
-	keys, err := out.List(ctx, schemas.TableSources+"/")
-	if err != nil {
-		return "", fmt.Errorf("looking for the previous partition: %w", err)
-	}
-	var latest string
-	for _, k := range keys {
-		d, ok := strings.CutPrefix(path.Dir(k), schemas.TableSources+"/dt=")
-		if ok && path.Base(k) == load.SuccessFile && d < date && d > latest {
-			latest = d
-		}
-	}
-	return latest, nil
-}
-
-// latestComplete finds the previous partition of date in out; nil when
+// latestComplete finds the previous partition of date in tbls; nil when
 // there is none.
-func latestComplete(ctx context.Context, out store.Store, date string, mem memory.Allocator) (*previous, error) {
-	latest, err := latestCompleteDate(ctx, out, date)
-	if err != nil || latest == "" {
-		return nil, err
-	}
-	m, err := load.ReadManifest(ctx, out, schemas.TableSources, latest)
+func latestComplete(ctx context.Context, tbls tables, date string) (*previous, error) {
+	prev, err := tbls.previous(ctx, date)
 	if err != nil {
-		return nil, fmt.Errorf("reading the previous partition (%s): %w", latest, err)
+		return nil, fmt.Errorf("looking for the previous partition: %w", err)
 	}
-	if m == nil {
-		return nil, fmt.Errorf("the previous partition (%s) has _SUCCESS but no manifest", latest)
+	if prev == nil || prev.counts != nil {
+		return prev, nil
 	}
-	// The parts its manifest lists: a run replacing that date meanwhile
-	// makes reading fail, rather than compare with a mix.
-	var parts []string
-	for _, pt := range m.Parts {
-		parts = append(parts, pt.Key)
-	}
-	prev := &previous{date: latest, rows: m.Rows, counts: m.Sources}
-	prev.each = func(ctx context.Context) changes.Rows {
-		return func(fn func(arrow.Record) error) error { return load.ReadParts(ctx, out, parts, mem, fn) }
-	}
-	if prev.counts == nil {
-		// Written before manifests counted sources: count them.
-		prev.counts = map[string]int64{}
-		if err := prev.each(ctx)(func(rec arrow.Record) error {
-			src := rec.Column(rec.Schema().FieldIndices("source")[0]).(*array.String)
-			for i := range src.Len() {
-				prev.counts[src.Value(i)]++
-			}
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("counting the previous partition (%s): %w", latest, err)
+	// Written before its format recorded the sources' rows: count them.
+	prev.counts = map[string]int64{}
+	if err := prev.each(ctx)(func(rec arrow.Record) error {
+		src := rec.Column(rec.Schema().FieldIndices("source")[0]).(*array.String)
+		for i := range src.Len() {
+			prev.counts[src.Value(i)]++
 		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("counting the previous partition (%s): %w", prev.date, err)
 	}
 	return prev, nil
 }

@@ -16,7 +16,6 @@ import (
 	"etl/internal/pace"
 	"etl/internal/store"
 	"etl/internal/vendors"
-	"etl/load"
 	"etl/load/writeback"
 	"etl/schemas"
 )
@@ -144,7 +143,7 @@ func resolvedValues(ts map[string]*target, people []arrow.Record) map[string]map
 // the patches. It returns the rejects of refused items, and an error when a
 // target failed more than its max_failed_ratio.
 func writeBack(ctx context.Context, mem memory.Allocator, ts map[string]*target, resolved map[string]map[string]string,
-	plan *load.TableWriter, dryRun bool, sum *Summary, opt Options) ([]schemas.Reject, error) {
+	plan tableWriter, dryRun bool, sum *Summary, opt Options) ([]schemas.Reject, error) {
 	var rejects []schemas.Reject
 	var failures []error
 	names := make([]string, 0, len(ts))
@@ -266,19 +265,16 @@ func markWriteback(ctx context.Context, st *staging, tablesRunID string, sum *Su
 // values extracted that day (end_user_sources) against the resolved ones
 // (end_users). It replaces the date's writeback_plan and the write-back part
 // of its rejects. Once it has succeeded it is not redone unless Force.
-func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, out store.Store, st *staging, srcs []source) error {
-	if !tablesComplete(ctx, out, opt.RunDate) {
-		return fmt.Errorf("writeback: the tables of %s are not complete; run `etl run --stage resolve` for that date first", opt.RunDate)
-	}
-	m, err := load.ReadManifest(ctx, out, schemas.TableUsers, opt.RunDate)
+func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, tbls tables, st *staging, srcs []source) error {
+	m, err := tbls.built(ctx, opt.RunDate)
 	if err != nil {
-		return fmt.Errorf("writeback: reading the end_users manifest of %s: %w", opt.RunDate, err)
+		return fmt.Errorf("writeback: reading what built the tables of %s: %w", opt.RunDate, err)
 	}
 	if m == nil {
-		return fmt.Errorf("writeback: the end_users partition of %s has no manifest; run `etl run --stage resolve` for that date", opt.RunDate)
+		return fmt.Errorf("writeback: the tables of %s are not complete; run `etl run --stage resolve` for that date first", opt.RunDate)
 	}
 	if !opt.Force && !opt.DryRun {
-		done, err := writebackDoneFor(ctx, out, opt.RunDate, m.RunID)
+		done, err := writebackDoneFor(ctx, st.store, opt.RunDate, m.RunID)
 		if err != nil {
 			return err
 		}
@@ -289,7 +285,7 @@ func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		}
 	}
 	ts := targets(p, srcs, opt)
-	if err := load.ReadTable(ctx, out, schemas.TableSources, opt.RunDate, opt.Mem, func(rec arrow.Record) error {
+	if err := tbls.read(ctx, schemas.TableSources, opt.RunDate, func(rec arrow.Record) error {
 		gather(ts, rec)
 		return nil
 	}); err != nil {
@@ -297,19 +293,19 @@ func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	}
 	var people []arrow.Record
 	defer func() { release(people) }()
-	if err := load.ReadTable(ctx, out, schemas.TableUsers, opt.RunDate, opt.Mem, func(rec arrow.Record) error {
+	if err := tbls.read(ctx, schemas.TableUsers, opt.RunDate, func(rec arrow.Record) error {
 		rec.Retain()
 		people = append(people, rec)
 		return nil
 	}); err != nil {
 		return err
 	}
-	part := load.NewPartition(out, opt.RunDate, sum.RunID)
-	tables := []string{schemas.TablePlan, schemas.TableRejects}
-	// Read the rejects of extraction before Begin un-marks the partition.
+	names := []string{schemas.TablePlan, schemas.TableRejects}
+	// Read the rejects of extraction before the replacement begins (and,
+	// with Parquet, un-marks the partition).
 	var kept []arrow.Record
 	defer func() { release(kept) }()
-	if err := load.ReadTable(ctx, out, schemas.TableRejects, opt.RunDate, opt.Mem, func(rec arrow.Record) error {
+	if err := tbls.read(ctx, schemas.TableRejects, opt.RunDate, func(rec arrow.Record) error {
 		rec.Retain()
 		kept = append(kept, rec)
 		return nil
@@ -319,7 +315,9 @@ func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	if err := opt.lock.Check(ctx); err != nil {
 		return err
 	}
-	if err := part.Begin(ctx, tables); err != nil {
+	// The tables keep the build they belong to.
+	part, err := tbls.replace(ctx, opt.RunDate, sum.RunID, *m, names)
+	if err != nil {
 		return err
 	}
 	committed := false
@@ -327,15 +325,21 @@ func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		if !committed {
 			cctx, cancel := cleanupContext(ctx)
 			defer cancel()
-			part.Abort(cctx)
+			part.abort(cctx)
 		}
 	}()
-	plan := part.Table(ctx, schemas.TablePlan, schemas.WritebackPlan)
+	plan, err := part.table(ctx, schemas.TablePlan, schemas.WritebackPlan)
+	if err != nil {
+		return err
+	}
 	wbRejects, wbErr := writeBack(ctx, opt.Mem, ts, resolvedValues(ts, people), plan, opt.DryRun, sum, opt)
 	if wbErr != nil && ctx.Err() != nil {
 		return wbErr
 	}
-	rjw := part.Table(ctx, schemas.TableRejects, schemas.Rejects)
+	rjw, err := part.table(ctx, schemas.TableRejects, schemas.Rejects)
+	if err != nil {
+		return err
+	}
 	for _, rec := range kept {
 		if err := writeNonWriteback(opt.Mem, rjw, rec); err != nil {
 			return err
@@ -344,15 +348,13 @@ func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	if err := writeRejects(opt.Mem, rjw, wbRejects); err != nil {
 		return err
 	}
-	for _, t := range tables {
-		if _, err := part.CloseTable(t); err != nil {
-			return err
-		}
+	if err := closeTables(part, names, sum); err != nil {
+		return err
 	}
 	if err := opt.lock.Check(ctx); err != nil {
 		return err
 	}
-	if _, err := part.Commit(ctx); err != nil {
+	if err := part.commit(ctx); err != nil {
 		return err
 	}
 	committed = true
@@ -366,7 +368,7 @@ func writebackStage(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 
 // writeNonWriteback copies the rejects rows of earlier stages: a previous
 // write-back's rows are replaced by this one's.
-func writeNonWriteback(mem memory.Allocator, w *load.TableWriter, rec arrow.Record) error {
+func writeNonWriteback(mem memory.Allocator, w tableWriter, rec arrow.Record) error {
 	stage := rec.Column(0).(*array.String)
 	var rows []schemas.Reject
 	str := func(col, i int) string {
