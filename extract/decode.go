@@ -3,6 +3,7 @@ package extract
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -10,26 +11,35 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"etl/internal/jsonscan"
 )
 
-// Page holds one response's records as raw JSON, so that a record that does
-// not decode is rejected on its own instead of failing the page.
+// Page holds one response's records, as text: Body whole, once, and each
+// record a substring of it, so a record's values are substrings too.
+//
+// Reading a page checks its structure only (brackets, quotes, commas): the
+// records' own JSON is checked by their decoders, as they read it, which
+// is the one pass over each byte. A page whose record turns out not to be
+// JSON is still a broken response (retried, as any unreadable body): the
+// connector asks Invalid for the error encoding/json gives for the page.
 type Page struct {
-	Items []json.RawMessage
+	Body  string
+	Items []string
 }
 
-// DecodeArray reads a JSON array of objects. The body is read whole and,
-// when it is valid JSON holding an array, cut into its elements directly:
-// the decoder's reading token by token cost as much as decoding the records.
-// Any other body goes through the decoder, which says what is wrong with it.
+// DecodeArray reads a JSON array of records. A body of another shape (or
+// unreadable) goes through encoding/json's decoder, which says what is
+// wrong with it (null is no records).
 func (p *Page) DecodeArray(r io.Reader) error {
 	p.Items = p.Items[:0] // a retried response starts over
 	body, err := io.ReadAll(r)
-	if err == nil && json.Valid(body) {
-		if items, ok := splitArray(body); ok {
-			p.Items = append(p.Items, items...)
+	if err == nil {
+		p.Body = string(body)
+		if p.splitArray(p.Body) {
 			return nil
 		}
+		p.Items = p.Items[:0]
 	}
 	// A read error reaches the decoder after the bytes before it, as it did
 	// when the decoder read the body itself.
@@ -48,72 +58,22 @@ type failing struct{ err error }
 
 func (f failing) Read([]byte) (int, error) { return 0, f.err }
 
-// splitArray returns the elements of b, valid JSON, when it holds an array:
-// the bytes the decoder hands out for each; ok is false for any other value.
-func splitArray(b []byte) (items []json.RawMessage, ok bool) {
-	i := skipSpace(b, 0)
-	if b[i] != '[' {
-		return nil, false
+// splitArray adds the elements of the array s to Items, checking its
+// structure only; false for anything else.
+func (p *Page) splitArray(s string) bool {
+	var sc jsonscan.Scanner
+	sc.Reset(s)
+	if !sc.Array() {
+		return false
 	}
-	if i = skipSpace(b, i+1); b[i] == ']' {
-		return nil, true
-	}
-	for {
-		end := valueEnd(b, i)
-		items = append(items, b[i:end:end])
-		if i = skipSpace(b, end); b[i] == ']' {
-			return items, true
+	for first := true; sc.Element(first); first = false {
+		item, ok := sc.Pass()
+		if !ok {
+			return false
 		}
-		i = skipSpace(b, i+1) // past the comma
+		p.Items = append(p.Items, item)
 	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// valueEnd returns where the valid JSON value starting at b[i] ends.
-func valueEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for ; ; i++ {
-			switch b[i] {
-			case '"':
-				i = stringEnd(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-	}
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case ',', ']', '}', ' ', '\t', '\n', '\r':
-			return i
-		}
-	}
-	return i
-}
-
-// stringEnd returns the index after the closing quote of the string at b[i].
-func stringEnd(b []byte, i int) int {
-	for i++; ; i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
+	return sc.End()
 }
 
 func (p *Page) decodeArray(dec *json.Decoder) error {
@@ -132,35 +92,56 @@ func (p *Page) decodeArray(dec *json.Decoder) error {
 		if err := dec.Decode(&raw); err != nil {
 			return err
 		}
-		p.Items = append(p.Items, raw)
+		p.Items = append(p.Items, string(raw))
 	}
 	_, err = dec.Token()
 	return err
 }
 
+// Invalid is the error encoding/json gives for the page's body, for a
+// page one of whose records is not JSON (Broken).
+func (p *Page) Invalid(key string) error {
+	var q Page
+	dec := json.NewDecoder(strings.NewReader(p.Body))
+	var err error
+	if key == "" {
+		if err = q.decodeArray(dec); err == nil {
+			err = atEOF(dec)
+		}
+	} else {
+		err = q.decodeArrayField(dec, key, nil)
+	}
+	if err == nil {
+		err = errors.New("a record is not JSON")
+	}
+	return err
+}
+
+// Broken reports whether err, a record decoder's, says that the record is
+// not JSON at all, rather than not a record the decoder can read: a page
+// holding one is not a valid response. A record nested deeper than
+// encoding/json reads is not broken: it is one reject, and the page's
+// other records are kept.
+func Broken(err error) bool {
+	var se *json.SyntaxError
+	return errors.As(err, &se) && !strings.HasSuffix(se.Error(), "exceeded max depth")
+}
+
 // DecodeArrayField reads an object and the array under key (e.g. Dixa's
 // "data"), calling other for every other top-level key, in order, with a
 // decoder holding that key's value, which other must read. As DecodeArray,
-// the body is read whole and, when it is valid JSON of the usual shape, cut
-// directly; any other body goes through the decoder.
+// the body is read whole and, when it is of the usual shape, cut directly
+// (its members other than key checked as they are cut); any other body
+// goes through the decoder.
 func (p *Page) DecodeArrayField(r io.Reader, key string, other func(key string, dec *json.Decoder) error) error {
 	p.Items = p.Items[:0] // a retried response starts over
 	body, err := io.ReadAll(r)
-	if err == nil && json.Valid(body) {
-		if fields, ok := fieldsUnder(body, key); ok {
-			for _, f := range fields {
-				switch {
-				case f.Key == key:
-					items, _ := splitArray(f.Value) // null: no records
-					p.Items = append(p.Items, items...)
-				case other != nil:
-					if err := other(f.Key, json.NewDecoder(bytes.NewReader(f.Value))); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
+	if err == nil {
+		p.Body = string(body)
+		if ok, err := p.splitField(p.Body, key, other); ok {
+			return err
 		}
+		p.Items = p.Items[:0]
 	}
 	in := io.Reader(bytes.NewReader(body))
 	if err != nil {
@@ -169,17 +150,60 @@ func (p *Page) DecodeArrayField(r io.Reader, key string, other func(key string, 
 	return p.decodeArrayField(json.NewDecoder(in), key, other)
 }
 
-// fieldsUnder returns the members of b, valid JSON, when it is an object
-// that Fields reads and whose value under key is an array or null (each);
-// ok is false for anything else, which the decoder is left to read.
-func fieldsUnder(b []byte, key string) (fields []Field, ok bool) {
-	fields, ok = Fields(b)
-	for _, f := range fields {
-		if f.Key == key && f.Value[0] != '[' && f.Value[0] != 'n' {
-			return nil, false
+// splitField is DecodeArrayField for an object whose keys need no escapes
+// and whose value under key is an array or null; ok is false for anything
+// else, which the decoder is left to read.
+func (p *Page) splitField(s, key string, other func(key string, dec *json.Decoder) error) (ok bool, err error) {
+	var sc jsonscan.Scanner
+	sc.Reset(s)
+	if !sc.Object() {
+		return false, nil
+	}
+	type call struct{ key, value string }
+	var calls []call // made once the whole body is known good
+	for first := true; ; first = false {
+		k, plain, more := sc.Member(first)
+		if !more {
+			break
+		}
+		if !plain {
+			return false, nil
+		}
+		switch {
+		case k == key && sc.Peek() == '[':
+			sc.Array()
+			for first := true; sc.Element(first); first = false {
+				item, ok := sc.Pass()
+				if !ok {
+					return false, nil
+				}
+				p.Items = append(p.Items, item)
+			}
+		case k == key:
+			if v, kind, ok := sc.Scalar(); !ok || kind != jsonscan.Null || v != "" {
+				return false, nil
+			}
+		case other != nil:
+			v, ok := sc.Raw()
+			if !ok {
+				return false, nil
+			}
+			calls = append(calls, call{k, v})
+		default:
+			if !sc.Skip() {
+				return false, nil
+			}
 		}
 	}
-	return fields, ok
+	if !sc.End() {
+		return false, nil
+	}
+	for _, c := range calls {
+		if err := other(c.key, json.NewDecoder(strings.NewReader(c.value))); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
 }
 
 // decodeArrayField is DecodeArrayField reading token by token.
@@ -217,50 +241,6 @@ func (p *Page) decodeArrayField(dec *json.Decoder, key string, other func(key st
 		return err
 	}
 	return atEOF(dec)
-}
-
-// Field is one member of a JSON object: its key and its value's bytes.
-type Field struct {
-	Key   string
-	Value json.RawMessage
-}
-
-// Fields returns the members of b, valid JSON (json.Valid), in order, when
-// it holds an object none of whose keys has an escape or invalid UTF-8 (a
-// key is then its bytes between the quotes); ok is false for anything else.
-// A value is the bytes the decoder would hand out for it.
-func Fields(b []byte) (fields []Field, ok bool) {
-	i := skipSpace(b, 0)
-	if i == len(b) || b[i] != '{' {
-		return nil, false
-	}
-	if i = skipSpace(b, i+1); b[i] == '}' {
-		return nil, true
-	}
-	for {
-		end := stringEnd(b, i)
-		k := b[i+1 : end-1]
-		if !plain(k) { // the decoder would unescape it or replace bad UTF-8
-			return nil, false
-		}
-		i = skipSpace(b, skipSpace(b, end)+1) // past the colon
-		vend := valueEnd(b, i)
-		fields = append(fields, Field{Key: string(k), Value: b[i:vend:vend]})
-		if i = skipSpace(b, vend); b[i] == '}' {
-			return fields, true
-		}
-		i = skipSpace(b, i+1) // past the comma
-	}
-}
-
-// Items returns the elements of b, valid JSON (json.Valid), when it holds
-// an array (none for null): the bytes the decoder hands out for each; ok is
-// false for any other value.
-func Items(b []byte) (items []json.RawMessage, ok bool) {
-	if i := skipSpace(b, 0); i < len(b) && b[i] == 'n' {
-		return nil, true
-	}
-	return splitArray(b)
 }
 
 // atEOF refuses anything but whitespace after the top-level value.
@@ -390,4 +370,43 @@ func GuessID(raw []byte, key string) string {
 		return string(t)
 	}
 	return ""
+}
+
+// CanonicalMap is m's canonical JSON (schemas.SourceRow.Attributes): for the
+// decoders that read custom fields into maps with encoding/json. nil stays
+// nil; an empty map is {}.
+func CanonicalMap(m map[string]any) json.RawMessage {
+	if m == nil {
+		return nil
+	}
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	if e.Encode(m) != nil {
+		return nil
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// Keys are the keys a decoder's wire struct reads. encoding/json also
+// matches a record's key to a field regardless of case (Unicode folding),
+// so a one-pass decoder leaves a record with such a key to encoding/json.
+type Keys []string
+
+// Folds reports whether key, which is none of ks exactly, is one that
+// encoding/json matches to one of them regardless of case.
+func (ks Keys) Folds(key string) bool {
+	ascii := true
+	for i := 0; i < len(key); i++ {
+		if key[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	for _, k := range ks {
+		if (!ascii || len(k) == len(key)) && strings.EqualFold(k, key) {
+			return true
+		}
+	}
+	return false
 }

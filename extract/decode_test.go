@@ -13,11 +13,12 @@ import (
 var pageCases = []string{
 	`[]`, ` [ ] `, `[{}]`, `[{"a":1},{"b":[1,2,{"c":"]}"}]}]`, "[\n {\"a\": \"x\\\"]\"} ,\t{\"b\":null}\r\n]\n",
 	`[1, "two", true, null, -3.5e2, [], {}]`, `["\\", "\u00e9", "a,b]"]`, `null`, `{"a":[]}`, `5`, `"x"`, ``, `   `,
-	`[`, `[{"a":1}`, `[{"a":1},]`, `[{"a":1}] x`, `[{"a":1}] [2]`, `[{"a":1}`, `[1 2]`, `[{"a" 1}]`,
+	`[`, `[{"a":1}`, `[{"a":1},]`, `[{"a":1}] x`, `[{"a":1}] [2]`, `[{"a":1}`, `[1 2]`, `[{"a" 1}]`, `[{"a":"\x"}]`, `[{"a":01}]`,
+	`[tru]`, `[1,{"a":[}]`, `[{"a":1}}]`, `[{"a":"` + "\t" + `"}]`,
 }
 
 // referencePage is DecodeArray as the decoder alone does it.
-func referencePage(r io.Reader) ([]json.RawMessage, error) {
+func referencePage(r io.Reader) ([]string, error) {
 	var p Page
 	dec := json.NewDecoder(r)
 	if err := p.decodeArray(dec); err != nil {
@@ -26,16 +27,30 @@ func referencePage(r io.Reader) ([]json.RawMessage, error) {
 	return p.Items, atEOF(dec)
 }
 
+// checked is what a connector makes of a page: its records checked as they
+// are decoded, a record that is not JSON making the page invalid.
+func checked(p *Page, err error, key string) error {
+	if err != nil {
+		return err
+	}
+	for _, it := range p.Items {
+		if !json.Valid([]byte(it)) {
+			return p.Invalid(key)
+		}
+	}
+	return nil
+}
+
 func TestDecodeArrayIsTheDecoders(t *testing.T) {
 	for _, body := range pageCases {
 		want, werr := referencePage(strings.NewReader(body))
 		var p Page
-		p.Items = append(p.Items, json.RawMessage("stale")) // a retried page
-		gerr := p.DecodeArray(strings.NewReader(body))
+		p.Items = append(p.Items, "stale") // a retried page
+		gerr := checked(&p, p.DecodeArray(strings.NewReader(body)), "")
 		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
 			t.Errorf("%q: error %v, the decoder says %v", body, gerr, werr)
 		}
-		if werr == nil && !slices.EqualFunc(p.Items, want, func(a, b json.RawMessage) bool { return string(a) == string(b) }) {
+		if werr == nil && !slices.Equal(p.Items, want) {
 			t.Errorf("%q: items %q, the decoder gives %q", body, p.Items, want)
 		}
 	}
@@ -47,7 +62,7 @@ func TestDecodeArrayReadError(t *testing.T) {
 	for _, body := range []string{`[{"a":1},{"b"`, `[{"a":1}]`, `[{"a" 1}`} {
 		_, werr := referencePage(io.MultiReader(strings.NewReader(body), failing{cut}))
 		var p Page
-		gerr := p.DecodeArray(io.MultiReader(strings.NewReader(body), failing{cut}))
+		gerr := checked(&p, p.DecodeArray(io.MultiReader(strings.NewReader(body), failing{cut})), "")
 		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
 			t.Errorf("%q: error %v, the decoder says %v", body, gerr, werr)
 		}
@@ -61,11 +76,11 @@ func FuzzDecodeArray(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		want, werr := referencePage(strings.NewReader(body))
 		var p Page
-		gerr := p.DecodeArray(strings.NewReader(body))
+		gerr := checked(&p, p.DecodeArray(strings.NewReader(body)), "")
 		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
 			t.Fatalf("%q: error %v, the decoder says %v", body, gerr, werr)
 		}
-		if werr == nil && !slices.EqualFunc(p.Items, want, func(a, b json.RawMessage) bool { return string(a) == string(b) }) {
+		if werr == nil && !slices.Equal(p.Items, want) {
 			t.Fatalf("%q: items %q, the decoder gives %q", body, p.Items, want)
 		}
 	})

@@ -27,24 +27,8 @@ type Extractor interface {
 }
 
 // Row is one vendor record mapped onto the end_user_sources columns, with
-// values as the vendor has them; transform normalises them.
-type Row struct {
-	SourceID    string
-	Email       string
-	Emails      []string // other emails besides Email
-	ExternalID  string
-	FirstName   string
-	LastName    string
-	Name        string
-	Phone       string
-	CompanyID   string
-	CompanyName string
-	Tags        []string
-	CreatedAt   time.Time // zero: the vendor has none
-	UpdatedAt   time.Time
-	// Attributes holds custom fields; encoding/json sorts map keys.
-	Attributes map[string]any
-}
+// values as the vendor has them (Attributes already canonical JSON).
+type Row = schemas.SourceRow
 
 // Stats are a source's counts for the run summary.
 type Stats struct {
@@ -77,6 +61,9 @@ type Writer struct {
 	seed maphash.Seed
 	seen map[uint64]uint64 // source_id hash → content hash
 
+	normalise func(*Row) (reason string, ok bool)
+	refused   []schemas.Reject // normalise rejects of the batch being built
+
 	Stats Stats
 	// OnPage, when set, is called after each page with the running counts
 	// and the source's total (-1 when the vendor does not say).
@@ -96,6 +83,13 @@ func NewWriter(source string, mem memory.Allocator, batchRows int, sink func(arr
 		seed: maphash.MakeSeed(), seen: make(map[uint64]uint64), total: -1}
 }
 
+// Normalise sets the cleaning every row gets before it is appended, so that
+// each batch is built once, already normalised (run wires
+// transform/normalise here; without it rows are written as decoded). A row
+// it refuses goes to rejects at the normalise stage, with the reason, when
+// its batch is handed on.
+func (w *Writer) Normalise(fn func(r *Row) (reason string, ok bool)) { w.normalise = fn }
+
 // Source is the name the writer stamps on every row.
 func (w *Writer) Source() string { return w.source }
 
@@ -105,10 +99,8 @@ func (w *Writer) Source() string { return w.source }
 // so nothing is lost silently.
 func (w *Writer) Append(r *Row) error {
 	attrs := ""
-	if len(r.Attributes) > 0 {
-		if js, err := json.Marshal(r.Attributes); err == nil {
-			attrs = string(js)
-		}
+	if len(r.Attributes) > 2 { // "{}" holds no custom field
+		attrs = string(r.Attributes)
 	}
 	// 64-bit hashes keep the set small at millions of ids; a collision
 	// between two distinct ids (odds ~1e-8 at 10M) would drop one row.
@@ -123,14 +115,25 @@ func (w *Writer) Append(r *Row) error {
 		return w.Reject(r.SourceID, "duplicate source_id with different content: the first record read was kept", raw)
 	}
 	w.seen[h] = c
+	w.Stats.Extracted++
+	if w.normalise != nil {
+		if reason, ok := w.normalise(r); !ok {
+			w.refused = append(w.refused, schemas.Reject{Stage: schemas.StageNormalise, Source: w.source, Reason: reason})
+			return w.flushIfFull()
+		}
+		attrs = string(r.Attributes)
+	}
 	if w.b == nil {
 		w.b = array.NewRecordBuilder(w.mem, schemas.EndUserSources)
-		w.b.Reserve(w.max)
+		w.reserve(nil)
 	}
 	appendRow(w.b, w.source, r, attrs)
 	w.n++
-	w.Stats.Extracted++
-	if w.n >= w.max {
+	return w.flushIfFull()
+}
+
+func (w *Writer) flushIfFull() error {
+	if w.n+len(w.refused) >= w.max {
 		return w.Flush()
 	}
 	return nil
@@ -183,14 +186,45 @@ func (w *Writer) CountRequest()   { w.requests.Add(1) }
 func (w *Writer) CountRetry()     { w.retries.Add(1) }
 func (w *Writer) CountThrottled() { w.throttled.Add(1) }
 
-// Flush hands the rows collected so far to the sink.
+// Flush hands the rows collected so far to the sink, after the rejects
+// normalisation made of their batch.
 func (w *Writer) Flush() error {
+	for _, r := range w.refused {
+		if err := w.rejects(r); err != nil {
+			return err
+		}
+	}
+	w.refused = w.refused[:0]
 	if w.b == nil || w.n == 0 {
 		return nil
 	}
 	rec := w.b.NewRecord()
 	w.n = 0
+	w.reserve(rec)
 	return w.sink(rec)
+}
+
+// reserve sizes the builder for a batch like last (the one just built), so
+// that its buffers are allocated once rather than grown (and copied) row
+// after row.
+func (w *Writer) reserve(last arrow.Record) {
+	w.b.Reserve(w.max)
+	if last == nil {
+		return
+	}
+	for i, col := range last.Columns() {
+		switch a := col.(type) {
+		case *array.String:
+			n := len(a.ValueBytes())
+			w.b.Field(i).(*array.StringBuilder).ReserveData(n + n/8)
+		case *array.List:
+			vals := a.ListValues().(*array.String)
+			vb := w.b.Field(i).(*array.ListBuilder).ValueBuilder().(*array.StringBuilder)
+			vb.Reserve(vals.Len())
+			n := len(vals.ValueBytes())
+			vb.ReserveData(n + n/8)
+		}
+	}
 }
 
 // Close flushes and frees the builder; Stats are final afterwards.

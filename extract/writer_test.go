@@ -19,10 +19,10 @@ func TestWriterDuplicates(t *testing.T) {
 		rec.Release()
 		return nil
 	}, func(r schemas.Reject) error { rejects = append(rejects, r); return nil })
-	a := Row{SourceID: "1", Email: "a@x.io", Attributes: map[string]any{"k": 1}}
+	a := Row{SourceID: "1", Email: "a@x.io", Attributes: []byte(`{"k":1}`)}
 	same := a
 	changed := a
-	changed.Attributes = map[string]any{"k": 2}
+	changed.Attributes = []byte(`{"k":2}`)
 	for _, r := range []Row{a, {SourceID: "2"}, same, changed, {SourceID: "3"}} {
 		if err := w.Append(&r); err != nil {
 			t.Fatal(err)

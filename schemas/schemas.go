@@ -29,8 +29,8 @@ const (
 var Tables = []string{TableSources, TableUsers, TableChanges, TableRejects, TablePlan}
 
 // Column positions in EndUserSources. Extractors fill a batch of this schema
-// with vendor values as they are; transform normalises it in place of a copy;
-// resolve fills person_id.
+// with rows normalised as they are decoded (SourceRow); resolve fills
+// person_id.
 const (
 	SrcSource = iota
 	SrcSourceID

@@ -43,14 +43,16 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	c := e.opt.Client
 	c.Counter = w
 	target := c.Endpoint("/v1/endusers?pageLimit=" + strconv.Itoa(e.opt.PageSize))
+	var (
+		recDec Decoder
+		items  extract.Page
+		recs   []record
+	)
 	for page := 1; ; page++ {
-		var (
-			items extract.Page
-			next  string
-		)
+		var next string
 		err := c.Do(ctx, http.MethodGet, target, nil, func(_ int, body io.Reader) error {
 			next = ""
-			return items.DecodeArrayField(body, "data", func(key string, dec *json.Decoder) error {
+			err := items.DecodeArrayField(body, "data", func(key string, dec *json.Decoder) error {
 				if key != "meta" {
 					var skip json.RawMessage
 					return dec.Decode(&skip)
@@ -66,12 +68,26 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 				}
 				return nil
 			})
+			if err != nil {
+				return err
+			}
+			// Records are decoded (and so checked) while the response is
+			// in hand: a page holding one that is not JSON is retried.
+			recs = recs[:0]
+			for _, raw := range items.Items {
+				u, err := recDec.Decode(raw)
+				if extract.Broken(err) {
+					return items.Invalid("data")
+				}
+				recs = append(recs, record{u, err, raw})
+			}
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("dixa: reading page %d: %w", page, err)
 		}
-		for _, raw := range items.Items {
-			if err := emit(w, raw); err != nil {
+		for _, r := range recs {
+			if err := emit(w, r); err != nil {
 				return err
 			}
 		}
@@ -91,10 +107,16 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	}
 }
 
-func emit(w *extract.Writer, raw []byte) error {
-	u, err := Decode(raw)
-	if err != nil {
-		return w.Reject(extract.GuessID(raw, "id"), err.Error(), raw)
+// record is one decoded record of a page.
+type record struct {
+	u   User
+	err error
+	raw string
+}
+
+func emit(w *extract.Writer, r record) error {
+	if r.err != nil {
+		return w.Reject(extract.GuessID([]byte(r.raw), "id"), r.err.Error(), []byte(r.raw))
 	}
-	return w.Append(&u.Row)
+	return w.Append(&r.u.Row)
 }

@@ -18,7 +18,7 @@ import (
 // readCSV reads a header row naming the shape's keys, then one record per
 // row. Cells are text; empty ones are absent. A cell holding a JSON object or
 // array is that JSON; a list key's cell may instead separate items with ';'.
-func (e *Extractor) readCSV(ctx context.Context, in input, w *extract.Writer) error {
+func (e *Extractor) readCSV(ctx context.Context, in input, w *extract.Writer, dec decoder) error {
 	rc, err := in.open(ctx)
 	if err != nil {
 		return err
@@ -82,7 +82,7 @@ func (e *Extractor) readCSV(ctx context.Context, in input, w *extract.Writer) er
 			}
 		}
 		obj.WriteByte('}')
-		if err := e.emit(w, place{file: in.name, n: line}, obj.Bytes()); err != nil {
+		if err := e.emit(w, dec, place{file: in.name, n: line}, obj.Bytes()); err != nil {
 			return err
 		}
 	}

@@ -50,14 +50,15 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	if err != nil {
 		return fmt.Errorf("file source %s: %w", e.cfg.Name, err)
 	}
-	read := map[string]func(context.Context, input, *extract.Writer) error{
+	read := map[string]func(context.Context, input, *extract.Writer, decoder) error{
 		"jsonl": e.readJSONL, "csv": e.readCSV, "parquet": e.readParquet,
 	}[e.cfg.Format]
+	dec := e.shape.decoder()
 	for _, in := range ins {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := read(ctx, in, w); err != nil {
+		if err := read(ctx, in, w, dec); err != nil {
 			return fmt.Errorf("file source %s: %w", e.cfg.Name, err)
 		}
 		w.Page()
@@ -81,8 +82,8 @@ func (p place) String() string {
 }
 
 // emit decodes one record.
-func (e *Extractor) emit(w *extract.Writer, at place, raw []byte) error {
-	row, skip, err := e.shape.decode(raw)
+func (e *Extractor) emit(w *extract.Writer, dec decoder, at place, raw []byte) error {
+	row, skip, err := dec(string(raw))
 	if err != nil {
 		return w.Reject(extract.GuessID(raw, e.shape.id), at.String()+": "+err.Error(), raw)
 	}

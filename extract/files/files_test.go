@@ -210,7 +210,7 @@ func TestParquetCanonicalRoundTrip(t *testing.T) {
 		{SourceID: "r1", Email: "a@x.io", Emails: []string{"b@x.io"}, ExternalID: "E1", FirstName: "A", LastName: "B",
 			Name: "A B", Phone: "+4512345678", CompanyID: "co", CompanyName: "Co", Tags: []string{"t1", "t2"},
 			CreatedAt: time.Date(2024, 5, 6, 7, 8, 9, 123000, time.UTC), UpdatedAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
-			Attributes: map[string]any{"k": "v"}},
+			Attributes: []byte(`{"k":"v"}`)},
 		{SourceID: "r2"},
 	}
 	p := filepath.Join(t.TempDir(), "part-0.parquet")

@@ -17,7 +17,7 @@ const MaxLine = 16 << 20
 var bom = []byte("\xef\xbb\xbf")
 
 // readJSONL reads one record per line; blank lines are skipped.
-func (e *Extractor) readJSONL(ctx context.Context, in input, w *extract.Writer) error {
+func (e *Extractor) readJSONL(ctx context.Context, in input, w *extract.Writer, dec decoder) error {
 	rc, err := in.open(ctx)
 	if err != nil {
 		return err
@@ -54,7 +54,7 @@ func (e *Extractor) readJSONL(ctx context.Context, in input, w *extract.Writer) 
 				err = w.Reject("", at.String()+": not a JSON object", line)
 			}
 		default:
-			err = e.emitLine(w, at, line)
+			err = e.emitLine(w, dec, at, line)
 		}
 		if err != nil {
 			return err
@@ -62,12 +62,13 @@ func (e *Extractor) readJSONL(ctx context.Context, in input, w *extract.Writer) 
 	}
 }
 
-// emitLine is emit for a line that may not be valid JSON, parsed once: every
-// shape's decoder starts with json.Unmarshal, which validates the whole line
-// before decoding it, so a line that decodes is valid JSON, and only a line
-// that does not is validated again, to reject it as invalid JSON as before.
-func (e *Extractor) emitLine(w *extract.Writer, at place, line []byte) error {
-	row, skip, err := e.shape.decode(line)
+// emitLine is emit for a line that may not be valid JSON, parsed once:
+// every shape's decoder checks the record as it reads it (its one pass, or
+// json.Unmarshal, which validates the whole line first), so a line that
+// decodes is valid JSON, and only a line that does not is validated again,
+// to reject it as invalid JSON as before.
+func (e *Extractor) emitLine(w *extract.Writer, dec decoder, at place, line []byte) error {
+	row, skip, err := dec(string(line))
 	switch {
 	case err != nil && !json.Valid(line):
 		return invalid(w, at, line)

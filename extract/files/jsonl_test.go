@@ -30,7 +30,7 @@ func referenceReason(sh shape, at place, line []byte) string {
 	case line[0] != '{':
 		return at.String() + ": not a JSON object"
 	}
-	if _, _, err := sh.decode(line); err != nil {
+	if _, _, err := sh.decoder()(string(line)); err != nil {
 		return at.String() + ": " + err.Error()
 	}
 	return ""
@@ -41,7 +41,7 @@ func referenceReason(sh shape, at place, line []byte) string {
 func TestJSONLRejectsAsWhenValidatedFirst(t *testing.T) {
 	for name, sh := range shapes {
 		for _, line := range jsonlCases {
-			if _, _, err := sh.decode([]byte(line)); err == nil && !json.Valid([]byte(line)) {
+			if _, _, err := sh.decoder()(line); err == nil && !json.Valid([]byte(line)) {
 				t.Errorf("%s: %q decodes but is not valid JSON", name, line)
 			}
 		}

@@ -20,7 +20,7 @@ import (
 // readParquet reads record batches of the file's columns, named like the
 // shape's keys; each row becomes one record (nulls and blank text, as in
 // CSV, are absent keys).
-func (e *Extractor) readParquet(ctx context.Context, in input, w *extract.Writer) error {
+func (e *Extractor) readParquet(ctx context.Context, in input, w *extract.Writer, dec decoder) error {
 	f, done, err := in.openFile(ctx)
 	if err != nil {
 		return err
@@ -59,7 +59,7 @@ func (e *Extractor) readParquet(ctx context.Context, in input, w *extract.Writer
 				jsonValue(&obj, col, i)
 			}
 			obj.WriteByte('}')
-			if err := e.emit(w, place{file: in.name, n: row, row: true}, obj.Bytes()); err != nil {
+			if err := e.emit(w, dec, place{file: in.name, n: row, row: true}, obj.Bytes()); err != nil {
 				return err
 			}
 		}

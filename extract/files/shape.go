@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"etl/extract"
 	"etl/extract/dixa"
 	"etl/extract/moesif"
 	"etl/extract/planhat"
 	"etl/extract/userlot"
+	"etl/internal/jsonscan"
 	"etl/internal/vendors"
 )
 
@@ -22,29 +24,48 @@ const Canonical = "canonical"
 type shape struct {
 	id    string   // the key of the record's id, to name a rejected record
 	lists []string // keys holding lists: a CSV cell may separate items with ';'
-	// decode maps a record onto a row; skip says it is left out on purpose.
-	decode func(raw []byte) (row *extract.Row, skip bool, err error)
+	// decoder returns the shape's decoder for one extraction (decoders keep
+	// work space from record to record).
+	decoder func() decoder
 }
 
+// decoder maps a record onto a row; skip says it is left out on purpose.
+type decoder func(rec string) (row *extract.Row, skip bool, err error)
+
 var shapes = map[string]shape{
-	Canonical: {id: "source_id", lists: []string{"emails", "tags"}, decode: decodeCanonical},
-	// Archived users are skipped, as the Planhat source does by default.
-	vendors.Planhat: {id: "_id", lists: []string{"tags", "otherEmails"}, decode: func(raw []byte) (*extract.Row, bool, error) {
-		u, err := planhat.Decode(raw)
-		return &u.Row, u.Archived, err
+	Canonical: {id: "source_id", lists: []string{"emails", "tags"}, decoder: func() decoder {
+		var d canonicalDecoder
+		return d.decode
 	}},
-	vendors.Dixa: {id: "id", lists: []string{"additionalEmails", "additionalPhoneNumbers", "middleNames"}, decode: func(raw []byte) (*extract.Row, bool, error) {
-		u, err := dixa.Decode(raw)
-		return &u.Row, false, err
+	// Archived users are skipped, as the Planhat source does by default.
+	vendors.Planhat: {id: "_id", lists: []string{"tags", "otherEmails"}, decoder: func() decoder {
+		var d planhat.Decoder
+		return func(rec string) (*extract.Row, bool, error) {
+			u, err := d.Decode(rec)
+			return &u.Row, u.Archived, err
+		}
+	}},
+	vendors.Dixa: {id: "id", lists: []string{"additionalEmails", "additionalPhoneNumbers", "middleNames"}, decoder: func() decoder {
+		var d dixa.Decoder
+		return func(rec string) (*extract.Row, bool, error) {
+			u, err := d.Decode(rec)
+			return &u.Row, false, err
+		}
 	}},
 	// A Moesif record is a search hit's _source.
-	vendors.Moesif: {id: "user_id", decode: func(raw []byte) (*extract.Row, bool, error) {
-		u, err := moesif.Decode(raw)
-		return &u.Row, false, err
+	vendors.Moesif: {id: "user_id", decoder: func() decoder {
+		var d moesif.Decoder
+		return func(rec string) (*extract.Row, bool, error) {
+			u, err := d.Decode(rec)
+			return &u.Row, false, err
+		}
 	}},
-	vendors.Userlot: {id: "id", decode: func(raw []byte) (*extract.Row, bool, error) {
-		u, err := userlot.Decode(raw)
-		return &u.Row, false, err
+	vendors.Userlot: {id: "id", decoder: func() decoder {
+		var d userlot.Decoder
+		return func(rec string) (*extract.Row, bool, error) {
+			u, err := d.Decode(rec)
+			return &u.Row, false, err
+		}
 	}},
 }
 
@@ -70,7 +91,7 @@ type canonical struct {
 func decodeCanonical(raw []byte) (*extract.Row, bool, error) {
 	var c canonical
 	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, false, fmt.Errorf("not an end_user_sources record: %v", err)
+		return nil, false, fmt.Errorf("not an end_user_sources record: %w", err)
 	}
 	if c.SourceID == "" {
 		return nil, false, errors.New("source_id is missing")
@@ -86,9 +107,11 @@ func decodeCanonical(raw []byte) (*extract.Row, bool, error) {
 	if r.UpdatedAt, err = extract.ParseTime(string(c.UpdatedAt)); err != nil {
 		return nil, false, fmt.Errorf("updated_at: %v", err)
 	}
-	if r.Attributes, err = attributes(c.Attributes); err != nil {
+	attrs, err := attributes(c.Attributes)
+	if err != nil {
 		return nil, false, fmt.Errorf("attributes: %v", err)
 	}
+	r.Attributes = extract.CanonicalMap(attrs)
 	return r, false, nil
 }
 
@@ -116,4 +139,141 @@ func attributes(raw json.RawMessage) (map[string]any, error) {
 		return nil, fmt.Errorf("not a JSON object: %v", err)
 	}
 	return m, nil
+}
+
+// keys are canonical's.
+var keys = extract.Keys{"source_id", "email", "emails", "external_id", "first_name", "last_name", "name", "phone",
+	"company_id", "company_name", "tags", "created_at", "updated_at", "attributes"}
+
+// canonicalDecoder decodes canonical records one after another, each in one
+// pass over its text (jsonscan). A record it cannot decode exactly as
+// decodeCanonical does (an unusual form, or an error, which
+// decodeCanonical words) goes to decodeCanonical.
+type canonicalDecoder struct {
+	sc, attrs jsonscan.Scanner
+	buf       []byte
+}
+
+func (d *canonicalDecoder) decode(rec string) (*extract.Row, bool, error) {
+	if r, ok := d.fast(rec); ok {
+		return r, false, nil
+	}
+	return decodeCanonical([]byte(rec))
+}
+
+func (d *canonicalDecoder) fast(rec string) (*extract.Row, bool) {
+	sc := &d.sc
+	sc.Reset(rec)
+	if !sc.Object() {
+		return nil, false
+	}
+	r := &extract.Row{}
+	var seen uint32
+	var created, updated string
+	for first := true; ; first = false {
+		key, plain, more := sc.Member(first)
+		if !more {
+			break
+		}
+		if !plain {
+			return nil, false
+		}
+		var f uint32
+		ok := true
+		switch key {
+		case "source_id":
+			f = 1 << 0
+			r.SourceID, ok = sc.Text()
+		case "email":
+			f = 1 << 1
+			r.Email, ok = sc.Text()
+		case "emails":
+			f = 1 << 2
+			r.Emails, ok = sc.Texts()
+		case "external_id":
+			f = 1 << 3
+			r.ExternalID, ok = sc.Text()
+		case "first_name":
+			f = 1 << 4
+			r.FirstName, ok = sc.Text()
+		case "last_name":
+			f = 1 << 5
+			r.LastName, ok = sc.Text()
+		case "name":
+			f = 1 << 6
+			r.Name, ok = sc.Text()
+		case "phone":
+			f = 1 << 7
+			r.Phone, ok = sc.Text()
+		case "company_id":
+			f = 1 << 8
+			r.CompanyID, ok = sc.Text()
+		case "company_name":
+			f = 1 << 9
+			r.CompanyName, ok = sc.Text()
+		case "tags":
+			f = 1 << 10
+			r.Tags, ok = sc.Texts()
+		case "created_at":
+			f = 1 << 11
+			created, ok = sc.Text()
+		case "updated_at":
+			f = 1 << 12
+			updated, ok = sc.Text()
+		case "attributes":
+			f = 1 << 13
+			r.Attributes, ok = d.attributes()
+		default:
+			if keys.Folds(key) {
+				return nil, false
+			}
+			ok = sc.Skip()
+		}
+		if !ok || seen&f != 0 {
+			return nil, false
+		}
+		seen |= f
+	}
+	if !sc.End() || r.SourceID == "" {
+		return nil, false
+	}
+	var err error
+	if r.CreatedAt, err = extract.ParseTime(created); err != nil {
+		return nil, false
+	}
+	if r.UpdatedAt, err = extract.ParseTime(updated); err != nil {
+		return nil, false
+	}
+	return r, true
+}
+
+// attributes is attributes() for an object, or JSON text holding exactly
+// one (numbers exact): its canonical JSON, nil for null or blank text.
+func (d *canonicalDecoder) attributes() ([]byte, bool) {
+	sc := &d.sc
+	switch sc.Peek() {
+	case 'n':
+		_, _, ok := sc.Scalar()
+		return nil, ok
+	case '{':
+		var ok bool
+		d.buf, ok = sc.Canonical(d.buf[:0], jsonscan.Exact)
+		return bytes.Clone(d.buf), ok
+	case '"':
+		text, ok := sc.Text()
+		if !ok {
+			return nil, false
+		}
+		if t := strings.TrimSpace(text); t == "" || t == "null" {
+			return nil, true
+		}
+		a := &d.attrs
+		a.Reset(text)
+		if a.Peek() != '{' {
+			return nil, false
+		}
+		d.buf, ok = a.Canonical(d.buf[:0], jsonscan.Exact)
+		return bytes.Clone(d.buf), ok && a.End()
+	}
+	return nil, false
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"etl/extract"
+	"etl/internal/jsonscan"
 	"etl/internal/vendorhttp"
 	"etl/internal/vendors"
 )
@@ -62,18 +63,39 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	c := e.opt.Client
 	c.Counter = w
 	target := c.Endpoint("/v1/search/~/search/users")
-	var after json.RawMessage // the last hit's sort values, passed back verbatim
+	var (
+		after json.RawMessage // the last hit's sort values, passed back verbatim
+		dec   Decoder
+		hits  []string
+		recs  []record
+	)
 	for page := 1; ; page++ {
 		body, err := json.Marshal(searchBody{Size: e.opt.PageSize, Sort: order, SearchAfter: after})
 		if err != nil {
 			return err
 		}
-		var hits []json.RawMessage
 		total := int64(-1)
 		err = c.Do(ctx, http.MethodPost, target, body, func(_ int, r io.Reader) error {
+			var body string
 			var err error
-			hits, total, err = readHits(r)
-			return err
+			if body, hits, total, err = readHits(r); err != nil {
+				return err
+			}
+			// Records are decoded (and so checked) while the response is
+			// in hand: a page holding one that is not JSON is retried.
+			recs = recs[:0]
+			for _, raw := range hits {
+				rec, broken := dec.hit(raw)
+				if broken {
+					_, _, err := decodeHits(strings.NewReader(body))
+					if err == nil {
+						err = errors.New("a hit is not JSON")
+					}
+					return err
+				}
+				recs = append(recs, rec)
+			}
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("moesif: reading page %d: %w", page, err)
@@ -81,8 +103,8 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 		if total >= 0 {
 			w.SetTotal(total)
 		}
-		for _, raw := range hits {
-			if err := emit(w, raw); err != nil {
+		for _, r := range recs {
+			if err := emit(w, r); err != nil {
 				return err
 			}
 		}
@@ -91,58 +113,104 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 			return nil
 		}
 		var last hit
-		if err := json.Unmarshal(hits[len(hits)-1], &last); err != nil || len(last.Sort) == 0 || string(last.Sort) == "null" {
+		if err := json.Unmarshal([]byte(hits[len(hits)-1]), &last); err != nil || len(last.Sort) == 0 || string(last.Sort) == "null" {
 			return fmt.Errorf("moesif: page %d: the last hit has no sort values to page on", page)
 		}
 		after = last.Sort
 	}
 }
 
-// cutHit is json.Unmarshal(raw, &h) for raw, valid JSON, without decoding
-// it again: when raw is an object with each of the hit's keys at most once,
-// exactly as spelt, and an _id Text reads. ok is false for anything else,
-// which json.Unmarshal is left to read (and to say what is wrong with).
-func cutHit(raw []byte) (h hit, ok bool) {
-	fields, ok := extract.Fields(raw)
+// record is one decoded hit of a page: a user, or why not.
+type record struct {
+	u        User
+	id       string // the reject's source_id
+	reason   string
+	rejected bool
+	raw      string
+}
+
+// hit decodes one hit of a response. broken says it is not JSON at all,
+// which makes the response unreadable.
+func (d *Decoder) hit(raw string) (r record, broken bool) {
+	r.raw = raw
+	id, source, hasSource, ok := cutHit(raw)
 	if !ok {
-		return hit{}, false
+		var h hit
+		if err := json.Unmarshal([]byte(raw), &h); err != nil {
+			if extract.Broken(err) {
+				return r, true
+			}
+			r.id, r.reason, r.rejected = extract.GuessID([]byte(raw), "_id"), "not a search hit: "+err.Error(), true
+			return r, false
+		}
+		id, source, hasSource = string(h.ID), string(h.Source), h.Source != nil
 	}
-	var id json.RawMessage
-	for _, f := range fields {
-		var dst *json.RawMessage
+	u, err := d.decode(source, id)
+	if err != nil {
+		if hasSource && extract.Broken(err) {
+			return r, true
+		}
+		r.id, r.reason, r.rejected = id, err.Error(), true
+		return r, false
+	}
+	r.u = u
+	return r, false
+}
+
+// cutHit reads a hit as json.Unmarshal(raw, &h) would, checking every part
+// but _source (which its decoder checks): when raw is an object with each
+// of the hit's keys at most once, exactly as spelt, and an _id Text reads.
+// ok is false for anything else, which json.Unmarshal is left to read (and
+// to say what is wrong with).
+func cutHit(raw string) (id, source string, hasSource, ok bool) {
+	var sc jsonscan.Scanner
+	sc.Reset(raw)
+	if !sc.Object() {
+		return "", "", false, false
+	}
+	var seen uint8
+	for first := true; ; first = false {
+		k, plain, more := sc.Member(first)
+		if !more {
+			break
+		}
+		if !plain {
+			return "", "", false, false
+		}
+		var f uint8
 		switch {
-		case f.Key == "_id":
-			dst = &id
-		case f.Key == "_source":
-			dst = &h.Source
-		case f.Key == "sort":
-			dst = &h.Sort
-		case strings.EqualFold(f.Key, "_id") || strings.EqualFold(f.Key, "_source") || strings.EqualFold(f.Key, "sort"):
-			return hit{}, false // the decoder matches keys regardless of case
+		case k == "_id":
+			f = 1
+			id, ok = sc.Text()
+		case k == "_source":
+			f = 2
+			source, ok = sc.Pass()
+			hasSource = true
+		case k == "sort":
+			f = 4
+			_, ok = sc.Raw()
+		case strings.EqualFold(k, "_id") || strings.EqualFold(k, "_source") || strings.EqualFold(k, "sort"):
+			return "", "", false, false // the decoder matches keys regardless of case
 		default:
-			continue
+			ok = sc.Skip()
 		}
-		if *dst != nil {
-			return hit{}, false
+		if !ok || seen&f != 0 {
+			return "", "", false, false
 		}
-		*dst = f.Value
+		seen |= f
 	}
-	if id != nil && h.ID.UnmarshalJSON(id) != nil {
-		return hit{}, false
-	}
-	return h, true
+	return id, source, hasSource, sc.End()
 }
 
 // readHits returns a response's hits.hits, and hits.total (-1 when it
-// gives none). The body is read whole and, when
-// it is valid JSON of the usual shape, the hits are cut out of it directly
-// (as extract.Page.DecodeArray does); any other body goes through the
-// decoder, which says what is wrong with it.
-func readHits(r io.Reader) ([]json.RawMessage, int64, error) {
+// gives none). The body is read whole and, when it is of the usual shape,
+// the hits are cut out of it directly (the rest checked as it is cut); any
+// other body goes through the decoder, which says what is wrong with it.
+func readHits(r io.Reader) (string, []string, int64, error) {
 	body, err := io.ReadAll(r)
-	if err == nil && json.Valid(body) {
-		if hits, n, ok := cutHits(body); ok {
-			return hits, n, nil
+	if err == nil {
+		if hits, n, ok := cutHits(string(body)); ok {
+			return string(body), hits, n, nil
 		}
 	}
 	// A read error reaches the decoder after the bytes before it, as it did
@@ -151,7 +219,12 @@ func readHits(r io.Reader) ([]json.RawMessage, int64, error) {
 	if err != nil {
 		in = io.MultiReader(in, failing{err})
 	}
-	return decodeHits(in)
+	raws, n, err := decodeHits(in)
+	hits := make([]string, len(raws))
+	for i, h := range raws {
+		hits[i] = string(h)
+	}
+	return string(body), hits, n, err
 }
 
 type failing struct{ err error }
@@ -193,59 +266,115 @@ func total(raw json.RawMessage) int64 {
 	return -1
 }
 
-// cutHits returns hits.hits and hits.total of body, valid JSON, when body
-// is an object whose "hits" is an object whose "hits" is an array or null,
-// each key once; ok is false for anything else, which the decoder is left to
-// read (it matches keys regardless of case, so a key that only folds to
-// "hits" or "total" is left to it as well).
-func cutHits(body []byte) (hits []json.RawMessage, n int64, ok bool) {
+// cutHits returns hits.hits and hits.total of body when body is an object
+// whose "hits" is an object whose "hits" is an array or null, each key
+// once; ok is false for anything else, which the decoder is left to read
+// (it matches keys regardless of case, so a key that only folds to "hits"
+// or "total" is left to it as well).
+func cutHits(body string) (hits []string, n int64, ok bool) {
 	outer, ok := member(body, "hits")
-	if !ok || outer == nil || outer[0] != '{' {
+	if !ok || outer == "" || outer[0] != '{' {
 		return nil, -1, false
 	}
-	inner, ok := member(outer, "hits")
-	if !ok || inner == nil || (inner[0] != '[' && inner[0] != 'n') {
+	inner, tot, ok := hitsAndTotal(outer)
+	if !ok || inner == "" {
 		return nil, -1, false
 	}
-	tot, ok := member(outer, "total")
-	if !ok {
+	var sc jsonscan.Scanner
+	sc.Reset(inner)
+	if sc.Peek() == 'n' {
+		v, kind, ok := sc.Scalar()
+		return nil, total(json.RawMessage(tot)), ok && kind == jsonscan.Null && v == "" && sc.End()
+	}
+	if !sc.Array() {
 		return nil, -1, false
 	}
-	hits, ok = extract.Items(inner)
-	return hits, total(tot), ok
+	hits = []string{}
+	for first := true; sc.Element(first); first = false {
+		h, ok := sc.Pass()
+		if !ok {
+			return nil, -1, false
+		}
+		hits = append(hits, h)
+	}
+	return hits, total(json.RawMessage(tot)), sc.End()
 }
 
-// member returns the value under key of the object b (nil when absent); ok
-// is false when b is not an object, or key is there more than once or
-// another key folds to it.
-func member(b []byte, key string) (value json.RawMessage, ok bool) {
-	fields, ok := extract.Fields(b)
-	if !ok {
-		return nil, false
+// hitsAndTotal returns the values under "hits" (not checked: its hits'
+// decoders check them) and "total" of the object s, "" when absent, checking
+// every other member; ok is false as for member.
+func hitsAndTotal(s string) (hits, tot string, ok bool) {
+	var sc jsonscan.Scanner
+	sc.Reset(s)
+	if !sc.Object() {
+		return "", "", false
 	}
-	for _, f := range fields {
+	var seen uint8
+	for first := true; ; first = false {
+		k, plain, more := sc.Member(first)
+		if !more {
+			break
+		}
+		var f uint8
 		switch {
-		case f.Key == key && value == nil:
-			value = f.Value
-		case strings.EqualFold(f.Key, key):
-			return nil, false
+		case !plain:
+			return "", "", false
+		case k == "hits":
+			f = 1
+			hits, ok = sc.Pass()
+		case k == "total":
+			f = 2
+			tot, ok = sc.Raw()
+		case strings.EqualFold(k, "hits") || strings.EqualFold(k, "total"):
+			return "", "", false
+		default:
+			ok = sc.Skip()
 		}
+		if !ok || seen&f != 0 {
+			return "", "", false
+		}
+		seen |= f
 	}
-	return value, true
+	return hits, tot, sc.End()
 }
 
-// emit decodes one hit of a response: raw is valid JSON, as readHits only
-// returns the elements of a valid response.
-func emit(w *extract.Writer, raw []byte) error {
-	h, ok := cutHit(raw)
-	if !ok {
-		if err := json.Unmarshal(raw, &h); err != nil {
-			return w.Reject(extract.GuessID(raw, "_id"), "not a search hit: "+err.Error(), raw)
+// member returns the value under key of the object s ("" when absent),
+// checking every other member; ok is false when s is not an object of plain
+// keys, or key is there more than once or another key folds to it.
+func member(s, key string) (value string, ok bool) {
+	var sc jsonscan.Scanner
+	sc.Reset(s)
+	if !sc.Object() {
+		return "", false
+	}
+	found := false
+	for first := true; ; first = false {
+		k, plain, more := sc.Member(first)
+		if !more {
+			break
+		}
+		switch {
+		case !plain:
+			return "", false
+		case k == key && !found:
+			value, ok = sc.Pass()
+			found = true
+		case strings.EqualFold(k, key):
+			return "", false
+		default:
+			ok = sc.Skip()
+		}
+		if !ok {
+			return "", false
 		}
 	}
-	u, err := decode(h.Source, string(h.ID))
-	if err != nil {
-		return w.Reject(string(h.ID), err.Error(), raw)
+	return value, sc.End()
+}
+
+// emit hands on one decoded hit.
+func emit(w *extract.Writer, r record) error {
+	if r.rejected {
+		return w.Reject(r.id, r.reason, []byte(r.raw))
 	}
-	return w.Append(&u.Row)
+	return w.Append(&r.u.Row)
 }

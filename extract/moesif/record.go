@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"etl/extract"
+	"etl/internal/jsonscan"
 )
 
 // wire is the part of a Moesif user's _source we read; unknown fields are ignored.
@@ -37,7 +38,7 @@ func Decode(raw []byte) (User, error) { return decode(raw, "") }
 func decode(raw []byte, hitID string) (User, error) {
 	var w wire
 	if err := json.Unmarshal(raw, &w); err != nil {
-		return User{}, fmt.Errorf("not a Moesif user: %v", err)
+		return User{}, fmt.Errorf("not a Moesif user: %w", err)
 	}
 	// user_id is the customer's own id: source_id exactly as Moesif has it
 	// (write-back addresses it), external_id trimmed.
@@ -50,7 +51,7 @@ func decode(raw []byte, hitID string) (User, error) {
 	}
 	meta, err := metadata(w.Metadata)
 	if err != nil {
-		return User{}, fmt.Errorf("metadata: %v", err)
+		return User{}, fmt.Errorf("metadata: %w", err)
 	}
 	// Top-level fields win over metadata's reserved keys; a blank one is absent.
 	field := func(top extract.Text, key string) string {
@@ -72,7 +73,7 @@ func decode(raw []byte, hitID string) (User, error) {
 		Phone: field(w.Phone, "phone"),
 	}}
 	if len(meta) > 0 {
-		u.Attributes = meta
+		u.Attributes = extract.CanonicalMap(meta)
 	}
 	if u.CreatedAt, err = extract.ParseTime(string(w.FirstSeenTime)); err != nil {
 		return User{}, fmt.Errorf("first_seen_time: %v", err)
@@ -96,4 +97,150 @@ func metadata(raw json.RawMessage) (map[string]any, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// keys are wire's.
+var keys = extract.Keys{"user_id", "company_id", "email", "name", "first_name", "last_name", "phone",
+	"first_seen_time", "modified_time", "metadata"}
+
+// Decoder decodes users one after another, each in one pass over its text
+// (jsonscan). A record it cannot decode exactly as Decode does (an unusual
+// form, or an error, which Decode words) goes to Decode.
+type Decoder struct {
+	sc  jsonscan.Scanner
+	buf []byte
+}
+
+// Decode is Decode for rec.
+func (d *Decoder) Decode(rec string) (User, error) { return d.decode(rec, "") }
+
+func (d *Decoder) decode(rec, hitID string) (User, error) {
+	if u, ok := d.fast(rec, hitID); ok {
+		return u, nil
+	}
+	return decode([]byte(rec), hitID)
+}
+
+// reserved are metadata's keys that stand in for blank top-level fields.
+type reserved struct{ email, name, first, last, phone string }
+
+func (d *Decoder) fast(rec, hitID string) (u User, ok bool) {
+	sc := &d.sc
+	sc.Reset(rec)
+	if !sc.Object() {
+		return u, false
+	}
+	var seen uint32
+	var w struct{ id, company, email, name, first, last, phone, firstSeen, modified string }
+	var meta reserved
+	for first := true; ; first = false {
+		key, plain, more := sc.Member(first)
+		if !more {
+			break
+		}
+		if !plain {
+			return u, false
+		}
+		var f uint32
+		switch key {
+		case "user_id":
+			f = 1 << 0
+			w.id, ok = sc.Text()
+		case "company_id":
+			f = 1 << 1
+			w.company, ok = sc.Text()
+		case "email":
+			f = 1 << 2
+			w.email, ok = sc.Text()
+		case "name":
+			f = 1 << 3
+			w.name, ok = sc.Text()
+		case "first_name":
+			f = 1 << 4
+			w.first, ok = sc.Text()
+		case "last_name":
+			f = 1 << 5
+			w.last, ok = sc.Text()
+		case "phone":
+			f = 1 << 6
+			w.phone, ok = sc.Text()
+		case "first_seen_time":
+			f = 1 << 7
+			w.firstSeen, ok = sc.Text()
+		case "modified_time":
+			f = 1 << 8
+			w.modified, ok = sc.Text()
+		case "metadata":
+			f = 1 << 9
+			switch sc.Peek() {
+			case '{':
+				d.buf, ok = sc.CanonicalObject(d.buf[:0], jsonscan.Exact, meta.set)
+				if len(d.buf) > 2 { // {}: no metadata
+					u.Attributes = bytes.Clone(d.buf)
+				}
+			case 'n':
+				_, _, ok = sc.Scalar()
+			default:
+				return u, false
+			}
+		default:
+			if keys.Folds(key) {
+				return u, false
+			}
+			ok = sc.Skip()
+		}
+		if !ok || seen&f != 0 {
+			return u, false
+		}
+		seen |= f
+	}
+	if !sc.End() {
+		return u, false
+	}
+	id := w.id
+	if id == "" {
+		id = hitID
+	}
+	if id == "" {
+		return u, false
+	}
+	// Top-level fields win over metadata's reserved keys; a blank one is absent.
+	field := func(top, meta string) string {
+		if strings.TrimSpace(top) != "" {
+			return top
+		}
+		return meta
+	}
+	u.SourceID, u.ExternalID, u.CompanyID = id, strings.TrimSpace(id), w.company
+	u.Email, u.Name = field(w.email, meta.email), field(w.name, meta.name)
+	u.FirstName, u.LastName = field(w.first, meta.first), field(w.last, meta.last)
+	u.Phone = field(w.phone, meta.phone)
+	var err error
+	if u.CreatedAt, err = extract.ParseTime(w.firstSeen); err != nil {
+		return u, false
+	}
+	if u.UpdatedAt, err = extract.ParseTime(w.modified); err != nil {
+		return u, false
+	}
+	return u, true
+}
+
+// set takes one of metadata's members: a reserved key's value counts when
+// it is a string or a number, as Decode reads it; the last one wins.
+func (m *reserved) set(key, text string, kind int) {
+	if kind != jsonscan.String && kind != jsonscan.Number {
+		text = ""
+	}
+	switch key {
+	case "email":
+		m.email = text
+	case "name":
+		m.name = text
+	case "first_name":
+		m.first = text
+	case "last_name":
+		m.last = text
+	case "phone":
+		m.phone = text
+	}
 }

@@ -43,20 +43,37 @@ func (e *Extractor) Source() string { return vendors.Planhat }
 func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	c := e.opt.Client
 	c.Counter = w
+	var (
+		dec  Decoder
+		page extract.Page
+		recs []record
+	)
 	for offset := 0; ; {
 		// Archived users are always listed and skipped here: were they left
 		// out by the server, archiving one during the scan would shift the
 		// offsets and make the next page skip a live user.
 		q := url.Values{"limit": {strconv.Itoa(e.opt.PageSize)}, "offset": {strconv.Itoa(offset)}, "sort": {"_id"}, "archived": {"true"}}
-		var page extract.Page
 		err := c.Do(ctx, http.MethodGet, c.Endpoint("/endusers?"+q.Encode()), nil, func(_ int, body io.Reader) error {
-			return page.DecodeArray(body)
+			if err := page.DecodeArray(body); err != nil {
+				return err
+			}
+			// Records are decoded (and so checked) while the response is
+			// in hand: a page holding one that is not JSON is retried.
+			recs = recs[:0]
+			for _, raw := range page.Items {
+				u, err := dec.Decode(raw)
+				if extract.Broken(err) {
+					return page.Invalid("")
+				}
+				recs = append(recs, record{u, err, raw})
+			}
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("planhat: reading offset %d: %w", offset, err)
 		}
-		for _, raw := range page.Items {
-			if err := e.emit(w, raw); err != nil {
+		for _, r := range recs {
+			if err := e.emit(w, r); err != nil {
 				return err
 			}
 		}
@@ -69,14 +86,20 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	}
 }
 
-func (e *Extractor) emit(w *extract.Writer, raw []byte) error {
-	u, err := Decode(raw)
-	if err != nil {
-		return w.Reject(extract.GuessID(raw, "_id"), err.Error(), raw)
+// record is one decoded record of a page.
+type record struct {
+	u   User
+	err error
+	raw string
+}
+
+func (e *Extractor) emit(w *extract.Writer, r record) error {
+	if r.err != nil {
+		return w.Reject(extract.GuessID([]byte(r.raw), "_id"), r.err.Error(), []byte(r.raw))
 	}
-	if u.Archived && !e.opt.IncludeArchived {
+	if r.u.Archived && !e.opt.IncludeArchived {
 		w.Skip()
 		return nil
 	}
-	return w.Append(&u.Row)
+	return w.Append(&r.u.Row)
 }

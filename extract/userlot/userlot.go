@@ -42,24 +42,41 @@ func (e *Extractor) Source() string { return vendors.Userlot }
 func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	c := e.opt.Client
 	c.Counter = w
+	var (
+		dec   Decoder
+		items extract.Page
+		recs  []record
+	)
 	for page := 1; ; page++ {
 		q := url.Values{"page": {strconv.Itoa(page)}, "per_page": {strconv.Itoa(e.opt.PageSize)}}
-		var items extract.Page
 		err := c.Do(ctx, http.MethodGet, c.Endpoint("/api/v1/end_users?"+q.Encode()), nil, func(_ int, body io.Reader) error {
-			return items.DecodeArray(body)
+			if err := items.DecodeArray(body); err != nil {
+				return err
+			}
+			// Records are decoded (and so checked) while the response is
+			// in hand: a page holding one that is not JSON is retried.
+			recs = recs[:0]
+			for _, raw := range items.Items {
+				u, err := dec.Decode(raw)
+				if extract.Broken(err) {
+					return items.Invalid("")
+				}
+				recs = append(recs, record{u, err, raw})
+			}
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("userlot: reading page %d: %w", page, err)
 		}
 		// Only an empty page ends the scan: a short one may just mean Userlot
 		// clamped per_page, which it does silently.
-		if len(items.Items) == 0 {
+		if len(recs) == 0 {
 			w.Page()
 			return nil
 		}
 		before := w.Stats.Extracted + w.Stats.Rejected
-		for _, raw := range items.Items {
-			if err := emit(w, raw); err != nil {
+		for _, r := range recs {
+			if err := emit(w, r); err != nil {
 				return err
 			}
 		}
@@ -72,10 +89,16 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	}
 }
 
-func emit(w *extract.Writer, raw []byte) error {
-	u, err := Decode(raw)
-	if err != nil {
-		return w.Reject(extract.GuessID(raw, "id"), err.Error(), raw)
+// record is one decoded record of a page.
+type record struct {
+	u   User
+	err error
+	raw string
+}
+
+func emit(w *extract.Writer, r record) error {
+	if r.err != nil {
+		return w.Reject(extract.GuessID([]byte(r.raw), "id"), r.err.Error(), []byte(r.raw))
 	}
-	return w.Append(&u.Row)
+	return w.Append(&r.u.Row)
 }

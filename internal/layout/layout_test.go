@@ -54,7 +54,7 @@ func under(path, dir string) bool { return path == dir || strings.HasPrefix(path
 // same rules.
 func TestImportRules(t *testing.T) {
 	stages := []string{"etl/extract", "etl/transform", "etl/load"}
-	shared := []string{"etl/schemas", "etl/internal/store", "etl/internal/vendorhttp", "etl/internal/pace", "etl/internal/vendors"}
+	shared := []string{"etl/schemas", "etl/internal/store", "etl/internal/vendorhttp", "etl/internal/pace", "etl/internal/vendors", "etl/internal/jsonscan"}
 	rules := []struct {
 		from   string
 		forbid []string

@@ -10,7 +10,7 @@ import (
 var benchPipeline = flag.String("pipeline", "", "pipeline file BenchmarkRun runs (make bench writes them under .cache/bench)")
 
 // BenchmarkRun runs a whole pipeline in-process, so that
-// `go test -run '^$' -bench Run -benchtime 1x -cpuprofile cpu.out ./run -args -pipeline FILE`
+// `go test -run '^$' -bench Run -benchtime 1x -cpuprofile cpu.out ./internal/run -args -pipeline FILE`
 // profiles the same run as `etl run FILE`. It is skipped without -pipeline.
 func BenchmarkRun(b *testing.B) {
 	if *benchPipeline == "" {

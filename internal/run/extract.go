@@ -19,8 +19,9 @@ import (
 // force. One source failing for good fails the run, naming it. With hold,
 // the extracts are returned unpublished (the staging there stays as it was
 // until their publish), and a failure discards them all. tbls, when not
-// nil, gives the progress bars their estimates.
-func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, sum *Summary, force, hold bool, tbls tables) ([]*stageWriter, error) {
+// nil, gives the progress bars their estimates. With h (--stage all), every
+// batch is also handed to h as it is staged.
+func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, sum *Summary, force, hold bool, tbls tables, h *hand) ([]*stageWriter, error) {
 	var mu sync.Mutex
 	var held []*stageWriter
 	var from string
@@ -51,7 +52,7 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 			start.Expected, start.ExpectedFrom = n, from
 		}
 		g.Go(func() error {
-			w, err := extractOne(gctx, s, st, opt, sum.RunID, stats, start, hold)
+			w, err := extractOne(gctx, s, st, opt, sum.RunID, stats, start, hold, h)
 			if opt.Progress != nil {
 				opt.Progress.SourceDone(s.name, stats, err)
 			}
@@ -88,7 +89,7 @@ func extractAll(ctx context.Context, srcs []source, st *staging, opt Options, su
 
 // extractOne runs one source's extractor, normalising each batch into
 // staging; with hold it returns the staging unpublished.
-func extractOne(ctx context.Context, s source, st *staging, opt Options, runID string, stats *SourceStats, start SourceStart, hold bool) (*stageWriter, error) {
+func extractOne(ctx context.Context, s source, st *staging, opt Options, runID string, stats *SourceStats, start SourceStart, hold bool, h *hand) (*stageWriter, error) {
 	t0 := time.Now()
 	sw, err := st.begin(ctx, s.name, runID, hold)
 	if err != nil {
@@ -99,18 +100,19 @@ func extractOne(ctx context.Context, s source, st *staging, opt Options, runID s
 	}
 	sink := func(rec arrow.Record) error {
 		defer rec.Release()
-		out, rejects, ns := normalise.Batch(opt.Mem, rec, s.normalise)
-		defer out.Release()
-		for _, r := range rejects {
-			if err := sw.reject(r); err != nil {
-				return err
-			}
+		stats.Normalised += rec.NumRows()
+		if err := sw.write(rec); err != nil {
+			return err
 		}
-		stats.Normalise.Add(ns)
-		stats.Normalised += out.NumRows()
-		return sw.write(out)
+		if h != nil {
+			h.add(s.name, rec)
+		}
+		return nil
 	}
 	w := extract.NewWriter(s.name, opt.Mem, opt.BatchRows, sink, sw.reject)
+	// Rows are normalised as they are decoded: each batch is built once.
+	norm := normalise.New(s.normalise)
+	w.Normalise(norm.Row)
 	if opt.Progress != nil {
 		w.OnPage = func(pages, records, total int64) { opt.Progress.Page(s.name, pages, records, total) }
 	}
@@ -119,6 +121,7 @@ func extractOne(ctx context.Context, s source, st *staging, opt Options, runID s
 		err = cerr
 	}
 	stats.Stats = w.Stats
+	stats.Normalise = norm.Stats
 	stats.Seconds = time.Since(t0).Seconds()
 	if err != nil {
 		cctx, cancel := cleanupContext(ctx)

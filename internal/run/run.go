@@ -187,7 +187,7 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary,
 				defer tbls.close()
 			}
 		}
-		_, err := extractAll(ctx, srcs, st, opt, sum, opt.Force, false, tbls)
+		_, err := extractAll(ctx, srcs, st, opt, sum, opt.Force, false, tbls, nil)
 		return err
 	}
 	tbls, err := openTables(ctx, p, out, opt.Mem, opt.Log)
@@ -223,7 +223,7 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary,
 		if err := checkVolume(p, opt, sum, prev); err != nil {
 			return err
 		}
-		return resolveAndLoad(ctx, p, opt, sum, tbls, staged, st, nil, prev)
+		return resolveAndLoad(ctx, p, opt, sum, tbls, staged, st, nil, prev, nil)
 	case StageWriteback:
 		all, err := sources(p, nil)
 		if err != nil {
@@ -233,7 +233,11 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary,
 	case StageAll:
 		// The new extracts stay unpublished until the volume guard has
 		// passed: a refused run leaves the staging area as it was too.
-		pending, err := extractAll(ctx, srcs, st, opt, sum, true, true, tbls)
+		// Resolving starts from what extraction has in hand; the staging
+		// area is still written, for --stage resolve and backfills.
+		h := newHand(newResolver(p))
+		defer h.release()
+		pending, err := extractAll(ctx, srcs, st, opt, sum, true, true, tbls, h)
 		if err != nil {
 			return err
 		}
@@ -259,7 +263,7 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary,
 			}
 			staged = append(staged, w.done)
 		}
-		return resolveAndLoad(ctx, p, opt, sum, tbls, staged, st, targets(p, srcs, opt), prev)
+		return resolveAndLoad(ctx, p, opt, sum, tbls, staged, st, targets(p, srcs, opt), prev, h)
 	}
 	return fmt.Errorf("unknown stage %q", opt.Stage)
 }
@@ -313,15 +317,32 @@ func readStaged(ctx context.Context, st *staging, srcs []source, sum *Summary) (
 	return staged, nil
 }
 
-// resolveAndLoad resolves the staged records and replaces the date's tables,
-// comparing them with prev (nil: none) for end_user_changes.
-func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, tbls tables, staged []*stageDone,
-	st *staging, wbTargets map[string]*target, prev *previous) error {
-	r := resolve.New(resolve.Config{MaxRecordsPerIdentifier: p.Resolve.MaxRecordsPerIdentifier,
+func newResolver(p *config.Pipeline) *resolve.Resolver {
+	return resolve.New(resolve.Config{MaxRecordsPerIdentifier: p.Resolve.MaxRecordsPerIdentifier,
 		Blocked: p.Resolve.Blocked, SourcePriority: p.Resolve.SourcePriority})
-	for _, d := range staged {
-		if err := st.each(ctx, d.Records, func(rec arrow.Record) error { r.Add(rec); return nil }); err != nil {
-			return err
+}
+
+// resolveAndLoad resolves the staged records and replaces the date's tables,
+// comparing them with prev (nil: none) for end_user_changes. With h, the
+// records come from what extraction has in hand (added to the resolver
+// already, kept batches not read back).
+func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, tbls tables, staged []*stageDone,
+	st *staging, wbTargets map[string]*target, prev *previous, h *hand) error {
+	// Each staged batch's first row in the resolver, by source.
+	firsts := map[string][]int{}
+	var r *resolve.Resolver
+	if h != nil {
+		h.wait()
+		r = h.r
+	} else {
+		r = newResolver(p)
+		for _, d := range staged {
+			if err := st.each(ctx, d.Records, func(rec arrow.Record) error {
+				firsts[d.Source] = append(firsts[d.Source], r.Add(rec))
+				return nil
+			}); err != nil {
+				return err
+			}
 		}
 	}
 	res := r.Resolve()
@@ -374,14 +395,51 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 			chg.close()
 		}
 	}()
+	// First every batch's surviving values (kept batches stay kept); then
+	// end_users is built (on two goroutines) while this one stamps person
+	// ids on the batches again, compares them for end_user_changes and
+	// end_user_sources is encoded: the tables' phase keeps both cores busy.
+	for _, d := range staged {
+		if err := eachBatch(ctx, st, h, d, firsts[d.Source], false, res.Survive); err != nil {
+			return err
+		}
+	}
+	uw, err := part.table(ctx, schemas.TableUsers, schemas.EndUsers)
+	if err != nil {
+		return err
+	}
+	users := writeBehind(uw)
+	// end_users batches are kept only when a write-back needs their values.
+	var people []arrow.Record
+	defer func() { release(people) }()
+	built := make(chan error, 1)
+	go func() {
+		built <- res.People(opt.Mem, extract.DefaultBatchRows, func(rec arrow.Record) error {
+			if len(wbTargets) > 0 {
+				rec.Retain()
+				people = append(people, rec)
+			}
+			return users.write(rec)
+		})
+	}()
+	usersDone := sync.OnceValue(func() error {
+		err := <-built
+		if cerr := users.close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	defer usersDone()
 	sw, err := part.table(ctx, schemas.TableSources, schemas.EndUserSources)
 	if err != nil {
 		return err
 	}
 	sources := writeBehind(sw)
+	// Source by source, in staged order: the table's rows come in the order
+	// of the pipeline's sources, each in the order it was read.
 	for _, d := range staged {
-		if err := st.each(ctx, d.Records, func(rec arrow.Record) error {
-			out, err := res.Annotate(opt.Mem, rec)
+		if err := eachBatch(ctx, st, h, d, firsts[d.Source], true, func(rec arrow.Record, first int) error {
+			out, err := res.PersonIDs(opt.Mem, rec, first)
 			if err != nil {
 				return err
 			}
@@ -407,25 +465,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	go func() { finished <- finishChanges(ctx, diff, prev, opt, sum) }()
 	changesDone := sync.OnceValue(func() error { return <-finished })
 	defer changesDone() // before chg is closed
-	uw, err := part.table(ctx, schemas.TableUsers, schemas.EndUsers)
-	if err != nil {
-		return err
-	}
-	users := writeBehind(uw)
-	// end_users batches are kept only when a write-back needs their values.
-	var people []arrow.Record
-	defer func() { release(people) }()
-	err = res.People(opt.Mem, extract.DefaultBatchRows, func(rec arrow.Record) error {
-		if len(wbTargets) > 0 {
-			rec.Retain()
-			people = append(people, rec)
-		}
-		return users.write(rec)
-	})
-	if cerr := users.close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := usersDone(); err != nil {
 		return err
 	}
 
@@ -479,6 +519,40 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		}
 	}
 	return wbErr
+}
+
+// eachBatch calls fn with each batch of a source and its first row in the
+// resolver: kept in hand (given up when take), or else read back from its
+// staging; firsts are the first rows when not in hand.
+func eachBatch(ctx context.Context, st *staging, h *hand, d *stageDone, firsts []int, take bool, fn func(arrow.Record, int) error) error {
+	if h != nil {
+		batches, inHand, kept := h.batches(d.Source, take)
+		if kept {
+			var err error
+			for i, b := range batches {
+				if err == nil {
+					err = fn(b, inHand[i])
+				}
+				if take {
+					b.Release()
+				}
+			}
+			return err
+		}
+		firsts = inHand
+	}
+	i := 0
+	err := st.each(ctx, d.Records, func(rec arrow.Record) error {
+		if i >= len(firsts) {
+			return fmt.Errorf("staging of %s holds more batches than were extracted", d.Source)
+		}
+		i++
+		return fn(rec, firsts[i-1])
+	})
+	if err == nil && i != len(firsts) {
+		err = fmt.Errorf("staging of %s holds fewer batches than were extracted", d.Source)
+	}
+	return err
 }
 
 // behind writes a table's batches on a goroutine of its own, so that making

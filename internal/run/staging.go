@@ -1,6 +1,7 @@
 package run
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,6 +87,7 @@ type stageWriter struct {
 type ipcObject struct {
 	key string
 	obj store.Object
+	buf *bufio.Writer // the IPC writer writes each buffer on its own
 	w   *ipc.Writer
 }
 
@@ -94,11 +96,16 @@ func (s *staging) openIPC(ctx context.Context, key string, schema *arrow.Schema)
 	if err != nil {
 		return nil, fmt.Errorf("staging %s: %w", s.store.URI(key), err)
 	}
-	return &ipcObject{key: key, obj: obj, w: ipc.NewWriter(obj, ipc.WithSchema(schema), ipc.WithAllocator(s.mem))}, nil
+	buf := bufio.NewWriterSize(obj, 1<<20)
+	return &ipcObject{key: key, obj: obj, buf: buf, w: ipc.NewWriter(buf, ipc.WithSchema(schema), ipc.WithAllocator(s.mem))}, nil
 }
 
 func (o *ipcObject) close() error {
-	if err := o.w.Close(); err != nil {
+	err := o.w.Close()
+	if err == nil {
+		err = o.buf.Flush()
+	}
+	if err != nil {
 		o.obj.Abort()
 		return err
 	}
@@ -222,7 +229,7 @@ func (s *staging) each(ctx context.Context, key string, fn func(rec arrow.Record
 		return fmt.Errorf("staging %s: %w", s.store.URI(key), err)
 	}
 	defer r.Close()
-	rd, err := ipc.NewReader(r, ipc.WithAllocator(s.mem))
+	rd, err := ipc.NewReader(bufio.NewReaderSize(r, 1<<20), ipc.WithAllocator(s.mem))
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil

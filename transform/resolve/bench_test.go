@@ -122,7 +122,7 @@ func BenchmarkResolve(b *testing.B) {
 		resolved := liveHeap() - base
 		for start := 0; start < n; start += size {
 			rec := benchBatch(mem, start, min(size, n-start))
-			out, err := res.Annotate(mem, rec)
+			out, err := res.Annotate(mem, rec, start)
 			if err != nil {
 				b.Fatal(err)
 			}

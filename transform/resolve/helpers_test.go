@@ -106,13 +106,17 @@ func resolveAll(t testing.TB, cfg Config, rs []rec, size int) outcome {
 		}
 	}()
 	r := New(cfg)
-	for _, b := range batches {
-		r.Add(b)
+	firsts := make([]int, len(batches))
+	for i, b := range batches {
+		firsts[i] = r.Add(b)
 	}
 	res := r.Resolve()
 	out := outcome{pid: map[string]string{}, users: map[string]string{}, stats: res.Stats()}
-	for _, b := range batches {
-		a, err := res.Annotate(mem, b)
+	// Annotated in the other order than added: a run annotates source by
+	// source what it added as the sources produced it.
+	for i := len(batches) - 1; i >= 0; i-- {
+		b := batches[i]
+		a, err := res.Annotate(mem, b, firsts[i])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,12 +13,26 @@ type interner struct {
 	seed  maphash.Seed
 	arena []byte
 	off   []uint32 // key i is arena[off[i]:off[i+1]]
-	table []uint32 // open addressing, linear probing: id+1, 0 when empty
+	kinds []byte   // key i's first byte, beside the others: at millions of
+	// keys a look into the arena is a cache miss, and the kind is what most
+	// loops ask first
+	// Open addressing, linear probing: 0 when empty, else id+1 in the low
+	// idBits and the top bits of the key's hash above, which rule out most
+	// other keys without reading theirs.
+	table []uint32
 }
+
+const (
+	idBits = 27
+	idMask = 1<<idBits - 1
+)
 
 func newInterner() *interner {
 	return &interner{seed: maphash.MakeSeed(), off: []uint32{0}, table: make([]uint32, 1024)}
 }
+
+// Kind is key id's first byte.
+func (t *interner) Kind(id int32) byte { return t.kinds[id] }
 
 // Len is the number of distinct keys.
 func (t *interner) Len() int { return len(t.off) - 1 }
@@ -31,23 +45,30 @@ func (t *interner) Key(id int32) []byte { return t.arena[t.off[id]:t.off[id+1]] 
 // It must not be called after Freeze.
 func (t *interner) Intern(kind byte, s string) int32 {
 	mask := uint64(len(t.table) - 1)
-	for i := t.hash(kind, s) & mask; ; i = (i + 1) & mask {
+	h := t.hash(kind, s)
+	fp := fingerprint(h)
+	for i := h & mask; ; i = (i + 1) & mask {
 		v := t.table[i]
 		if v == 0 {
 			break
 		}
-		// A 64-bit hash can collide: equality of the stored bytes decides.
-		if k := t.Key(int32(v - 1)); len(k) == len(s)+1 && k[0] == kind && string(k[1:]) == s {
-			return int32(v - 1)
+		// A hash can collide: equality of the stored bytes decides.
+		if v&^idMask == fp {
+			id := int32(v&idMask) - 1
+			if k := t.Key(id); len(k) == len(s)+1 && k[0] == kind && string(k[1:]) == s {
+				return id
+			}
 		}
 	}
 	id := int32(t.Len())
-	if len(t.arena)+1+len(s) > math.MaxUint32 {
+	if len(t.arena)+1+len(s) > math.MaxUint32 || id+1 > idMask {
 		// About 100 million distinct identifiers: beyond what one run holds.
-		panic("resolve: more than 4 GiB of distinct values")
+		panic("resolve: more than 4 GiB or 134 million distinct values")
 	}
+	t.arena = grow(t.arena, 1+len(s))
 	t.arena = append(append(t.arena, kind), s...)
-	t.off = append(t.off, uint32(len(t.arena)))
+	t.off = append(grow(t.off, 1), uint32(len(t.arena)))
+	t.kinds = append(grow(t.kinds, 1), kind)
 	// Linear probing stays short up to 3/4 full with a good hash.
 	if 4*t.Len() > 3*len(t.table) {
 		t.grow()
@@ -73,8 +94,11 @@ func (t *interner) place(id int32, h uint64) {
 	for t.table[i] != 0 {
 		i = (i + 1) & mask
 	}
-	t.table[i] = uint32(id + 1)
+	t.table[i] = fingerprint(h) | uint32(id+1)
 }
+
+// fingerprint is the top bits of h, placed above the id in a table entry.
+func fingerprint(h uint64) uint32 { return uint32(h>>(64-(32-idBits))) << idBits }
 
 // grow doubles the table, rehashing from the arena (hashes are not kept:
 // recomputing them is cheaper than 8 bytes per key).
@@ -88,3 +112,16 @@ func (t *interner) grow() {
 // Freeze drops the lookup table once no key will be added: keys stay
 // readable by id.
 func (t *interner) Freeze() { t.table = nil }
+
+// grow makes room for n more elements, growing the capacity by half when it
+// must grow: append grows a large slice by a quarter at a time, which copies
+// a slice of millions several times over on its way (by half: half as many
+// copies, and less unused capacity for the collector to count than doubling).
+func grow[S ~[]E, E any](s S, n int) S {
+	if cap(s)-len(s) >= n {
+		return s
+	}
+	ns := make(S, len(s), max(cap(s)+cap(s)/2, len(s)+n, 64))
+	copy(ns, s)
+	return ns
+}

@@ -35,32 +35,36 @@ func fieldArrays(rec arrow.Record) [nFields]*array.String {
 	return out
 }
 
-// Annotate returns rec (the next batch, in Add order) with person_id filled,
-// and gathers each person's surviving values for People. The caller
-// releases both records.
-func (res *Result) Annotate(mem memory.Allocator, rec arrow.Record) (arrow.Record, error) {
+// Annotate is Survive, then PersonIDs: rec with person_id filled.
+func (res *Result) Annotate(mem memory.Allocator, rec arrow.Record, first int) (arrow.Record, error) {
+	if err := res.Survive(rec, first); err != nil {
+		return nil, err
+	}
+	return res.PersonIDs(mem, rec, first)
+}
+
+// Survive gathers the surviving values and person ids of rec's persons
+// for People and PersonIDs: rec was added with its first row at first.
+// Call it once for every batch added, in any order, before People.
+func (res *Result) Survive(rec arrow.Record, first int) error {
 	n := int(rec.NumRows())
-	if res.next+n > len(res.src) {
-		return nil, fmt.Errorf("resolve: annotating more rows than were added")
+	if first < 0 || first+n > len(res.src) || res.done+n > len(res.src) {
+		return fmt.Errorf("resolve: annotating more rows than were added")
 	}
 	src := rec.Column(schemas.SrcSource).(*array.String)
 	sid := rec.Column(schemas.SrcSourceID).(*array.String)
 	cre := rec.Column(schemas.SrcCreatedAt).(*array.Timestamp)
 	cols := fieldArrays(rec)
-	pb := array.NewStringBuilder(mem)
-	defer pb.Release()
-	pb.Reserve(n)
 	for i := 0; i < n; i++ {
-		row := res.next + i
+		row := first + i
 		s, id := src.Value(i), sid.Value(i)
 		if res.check[row] != res.rowHash(s, id) {
-			return nil, fmt.Errorf("resolve: batches annotated out of order")
+			return fmt.Errorf("resolve: a batch annotated at another row than it was added at")
 		}
 		p := res.person[row]
 		if res.pid[p] == (uuid.UUID{}) {
 			res.pid[p] = personID("record:", []byte(s+":"+id))
 		}
-		pb.Append(res.pid[p].String())
 		if cre.IsValid(i) {
 			res.created[p] = min(res.created[p], int64(cre.Value(i)))
 		}
@@ -79,12 +83,41 @@ func (res *Result) Annotate(mem memory.Allocator, rec arrow.Record) (arrow.Recor
 			}
 		}
 	}
-	res.next += n
-	cols2 := slices.Clone(rec.Columns())
+	res.done += n
+	return nil
+}
+
+// PersonIDs returns rec, added with its first row at first and passed to
+// Survive, with person_id filled. It only reads the result, so it may run
+// beside People. The caller releases both records.
+func (res *Result) PersonIDs(mem memory.Allocator, rec arrow.Record, first int) (arrow.Record, error) {
+	n := int(rec.NumRows())
+	if first < 0 || first+n > len(res.src) {
+		return nil, fmt.Errorf("resolve: person ids of rows that were not added")
+	}
+	src := rec.Column(schemas.SrcSource).(*array.String)
+	sid := rec.Column(schemas.SrcSourceID).(*array.String)
+	pb := array.NewStringBuilder(mem)
+	defer pb.Release()
+	pb.Reserve(n)
+	pb.ReserveData(36 * n)
+	var text [36]byte
+	for i := 0; i < n; i++ {
+		row := first + i
+		if res.check[row] != res.rowHash(src.Value(i), sid.Value(i)) {
+			return nil, fmt.Errorf("resolve: a batch annotated at another row than it was added at")
+		}
+		pid := res.pid[res.person[row]]
+		if pid == (uuid.UUID{}) {
+			return nil, fmt.Errorf("resolve: person ids asked before Survive")
+		}
+		pb.BinaryBuilder.Append(uuidText(&text, pid))
+	}
+	cols := slices.Clone(rec.Columns())
 	pids := pb.NewArray()
 	defer pids.Release()
-	cols2[schemas.SrcPersonID] = pids
-	return array.NewRecord(rec.Schema(), cols2, rec.NumRows()), nil
+	cols[schemas.SrcPersonID] = pids
+	return array.NewRecord(rec.Schema(), cols, rec.NumRows()), nil
 }
 
 // ref interns a surviving value. The email is already interned by Add, as
@@ -92,8 +125,10 @@ func (res *Result) Annotate(mem memory.Allocator, rec arrow.Record) (arrow.Recor
 func (res *Result) ref(row, f int, v string) int32 {
 	if fieldCols[f].src == schemas.SrcEmail {
 		for _, id := range res.idList[res.idOff[row]:res.idOff[row+1]] {
-			if k := res.ids.Key(id); k[0] == kindEmail && string(k[1:]) == v {
-				return id
+			if res.ids.Kind(id) == kindEmail {
+				if k := res.ids.Key(id); string(k[1:]) == v {
+					return id
+				}
 			}
 		}
 	}
@@ -138,8 +173,8 @@ func (res *Result) value(p int32, f int) []byte {
 // was annotated. Batches are built one at a time, so the table is never
 // whole in memory.
 func (res *Result) People(mem memory.Allocator, batchRows int, emit func(arrow.Record) error) error {
-	if res.next != len(res.src) {
-		return fmt.Errorf("resolve: %d of %d rows annotated", res.next, len(res.src))
+	if res.done != len(res.src) {
+		return fmt.Errorf("resolve: %d of %d rows annotated", res.done, len(res.src))
 	}
 	np := len(res.pid)
 	order := make([]int32, np)
@@ -162,17 +197,58 @@ func (res *Result) People(mem memory.Allocator, batchRows int, emit func(arrow.R
 		fill[p]++
 	}
 	fill = nil
-	for start := 0; start < np; start += batchRows {
-		if err := emit(res.buildPeople(mem, order[start:min(np, start+batchRows)], off, recs)); err != nil {
-			return err
+	// Batches are built on two goroutines (alternate batches, read-only
+	// state) and handed to emit in order.
+	const workers = 2
+	nb := (np + batchRows - 1) / batchRows
+	built := [workers]chan arrow.Record{}
+	stop := make(chan struct{})
+	for w := range workers {
+		built[w] = make(chan arrow.Record, 1)
+		go func() {
+			defer close(built[w])
+			var sizes []int // the last batch's value bytes by column, to size the next
+			for b := w; b < nb; b += workers {
+				start := b * batchRows
+				var rec arrow.Record
+				rec, sizes = res.buildPeople(mem, order[start:min(np, start+batchRows)], off, recs, sizes)
+				select {
+				case built[w] <- rec:
+				case <-stop:
+					rec.Release()
+					return
+				}
+			}
+		}()
+	}
+	var err error
+	for b := 0; b < nb && err == nil; b++ {
+		err = emit(<-built[b%workers])
+	}
+	close(stop)
+	for _, c := range built {
+		for rec := range c {
+			rec.Release()
 		}
 	}
-	return nil
+	return err
 }
 
-func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, recs []int32) arrow.Record {
+// buildPeople builds the batch of persons ps; sizes are a batch's value
+// bytes by column, to allocate the builders' buffers once, and it returns
+// this batch's.
+func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, recs []int32, sizes []int) (arrow.Record, []int) {
 	b := array.NewRecordBuilder(mem, schemas.EndUsers)
 	defer b.Release()
+	b.Reserve(len(ps))
+	for c, n := range sizes {
+		switch f := b.Field(c).(type) {
+		case *array.StringBuilder:
+			f.ReserveData(n + n/8)
+		case *array.ListBuilder:
+			f.ValueBuilder().(*array.StringBuilder).ReserveData(n + n/8)
+		}
+	}
 	str := func(col int, v []byte) {
 		sb := b.Field(col).(*array.StringBuilder)
 		if len(v) == 0 {
@@ -203,9 +279,14 @@ func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, r
 	}
 	var emails, tags []int32
 	var keys [][]byte
+	var pid [36]byte
 	inPerson := make([]bool, len(res.sources))
+	names := make([][]byte, len(res.sources))
+	for s, name := range res.sources {
+		names[s] = []byte(name)
+	}
 	for _, p := range ps {
-		str(schemas.UsrPersonID, []byte(res.pid[p].String()))
+		str(schemas.UsrPersonID, uuidText(&pid, res.pid[p]))
 		for f, col := range fieldCols {
 			str(col.usr, res.value(p, f))
 		}
@@ -217,13 +298,15 @@ func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, r
 			updated = max(updated, res.upd[r])
 			inPerson[res.src[r]] = true
 			for _, id := range res.idList[res.idOff[r]:res.idOff[r+1]] {
-				switch k := res.ids.Key(id); {
-				case k[0] == kindEmail:
+				switch res.ids.Kind(id) {
+				case kindEmail:
 					emails = append(emails, id)
-				case k[0] == kindTag:
+				case kindTag:
 					tags = append(tags, id)
-				case res.flags[id] == 0: // the person's one usable external id
-					ext = k[1:]
+				default:
+					if res.flags[id] == 0 { // the person's one usable external id
+						ext = res.ids.Key(id)[1:]
+					}
 				}
 			}
 		}
@@ -233,9 +316,9 @@ func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, r
 		keys = sortedKeys(keys[:0], res.ids, tags)
 		list(schemas.UsrTags, keys)
 		keys = keys[:0]
-		for s, name := range res.sources {
+		for s := range res.sources {
 			if inPerson[s] {
-				keys = append(keys, []byte(name))
+				keys = append(keys, names[s])
 			}
 		}
 		slices.SortFunc(keys, bytes.Compare)
@@ -244,7 +327,34 @@ func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, r
 		ts(schemas.UsrCreatedAt, res.created[p], math.MaxInt64)
 		ts(schemas.UsrUpdatedAt, updated, noTime)
 	}
-	return b.NewRecord()
+	rec := b.NewRecord()
+	sizes = sizes[:0]
+	for _, col := range rec.Columns() {
+		n := 0
+		switch a := col.(type) {
+		case *array.String:
+			n = len(a.ValueBytes())
+		case *array.List:
+			n = len(a.ListValues().(*array.String).ValueBytes())
+		}
+		sizes = append(sizes, n)
+	}
+	return rec, sizes
+}
+
+// uuidText writes u's canonical text (as u.String()) into buf.
+func uuidText(buf *[36]byte, u uuid.UUID) []byte {
+	const hex = "0123456789abcdef"
+	j := 0
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			buf[j] = '-'
+			j++
+		}
+		buf[j], buf[j+1] = hex[c>>4], hex[c&0xF]
+		j += 2
+	}
+	return buf[:]
 }
 
 // sortedKeys appends the distinct values of ids, sorted: a sorted union.

@@ -2,9 +2,12 @@
 // as CONTRACT.md ("Identity resolution") states, and builds end_users.
 //
 // It works in two passes over normalised end_user_sources batches: Add reads
-// each record's identifiers, Resolve clusters them (union-find over record
-// indices), then Annotate is called with the same batches in the same order to
-// stamp person_id and gather each person's surviving values.
+// each record's identifiers (batches may come in any order: a run adds them
+// as its sources produce them), Resolve clusters them (union-find over
+// record indices), then Survive is called with each batch again, in any
+// order, with the row index Add gave it, to gather each person's surviving
+// values; then People builds end_users while PersonIDs stamps person_id on
+// each batch (both only read the result, so they run side by side).
 //
 // Memory is what lets it take 10 million records: identifiers are interned
 // once (intern.go) and records are rows of flat arrays (source, updated_at,
@@ -13,6 +16,8 @@ package resolve
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"hash/maphash"
 	"math"
 	"math/bits"
@@ -123,8 +128,10 @@ func BlockedExternalID(id string) bool {
 	return zeroDash.MatchString(id)
 }
 
-// Add registers every row of a normalised end_user_sources batch.
-func (r *Resolver) Add(rec arrow.Record) {
+// Add registers every row of a normalised end_user_sources batch and
+// returns the index of its first row, which Annotate takes with it.
+func (r *Resolver) Add(rec arrow.Record) int {
+	first := len(r.src)
 	src := rec.Column(schemas.SrcSource).(*array.String)
 	sid := rec.Column(schemas.SrcSourceID).(*array.String)
 	ext := rec.Column(schemas.SrcExternalID).(*array.String)
@@ -133,7 +140,10 @@ func (r *Resolver) Add(rec arrow.Record) {
 	tags := rec.Column(schemas.SrcTags).(*array.List)
 	upd := rec.Column(schemas.SrcUpdatedAt).(*array.Timestamp)
 	cols := fieldArrays(rec)
-	for i := 0; i < int(rec.NumRows()); i++ {
+	n := int(rec.NumRows())
+	r.src, r.check, r.upd = grow(r.src, n), grow(r.check, n), grow(r.upd, n)
+	r.fields, r.idOff, r.idList = grow(r.fields, n), grow(r.idOff, n), grow(r.idList, 4*n)
+	for i := 0; i < n; i++ {
 		s := src.Value(i)
 		si, ok := r.srcIdx[s]
 		if !ok {
@@ -172,13 +182,15 @@ func (r *Resolver) Add(rec arrow.Record) {
 		slices.Sort(own)
 		r.idList = r.idList[:start+len(slices.Compact(own))]
 		for _, id := range r.idList[start:] {
-			for int(id) >= len(r.holders) {
-				r.holders = append(r.holders, 0)
+			if int(id) >= len(r.holders) {
+				r.holders = grow(r.holders, int(id)+1-len(r.holders))
+				r.holders = r.holders[:id+1]
 			}
 			r.holders[id]++
 		}
 		r.idOff = append(r.idOff, uint32(len(r.idList)))
 	}
+	return first
 }
 
 // internList appends the ids of the non-empty values of list row i.
@@ -209,7 +221,7 @@ type Result struct {
 	prio    []int   // per source index: rank in resolve.source_priority
 	person  []int32 // per record: person index
 	flags   []uint8 // per id
-	next    int     // next row index for Annotate
+	done    int     // rows annotated so far
 
 	// Per person (index p); fields are at p*nFields+f.
 	pid     []uuid.UUID // zero until Annotate for record-keyed persons
@@ -300,7 +312,7 @@ func (r *Resolver) Resolve() *Result {
 		}
 	}
 	fill = nil
-	slices.SortFunc(emails, func(a, b int32) int { return bytes.Compare(r.ids.Key(a), r.ids.Key(b)) })
+	sortByKey(r.ids, emails)
 	for _, e := range emails {
 		hs := hList[hOff[e]:hOff[e+1]]
 		x := int32(-1)
@@ -378,7 +390,7 @@ func find(parent []int32, i int32) int32 {
 	return i
 }
 
-func (r *records) kind(id int32) byte { return r.ids.Key(id)[0] }
+func (r *records) kind(id int32) byte { return r.ids.Kind(id) }
 
 // flagIdentifiers applies rules 1 and 2: blocked values, then values held by
 // more records than the limit. Each distinct value is counted once.
@@ -514,4 +526,30 @@ func priorities(sources, list []string) []int {
 		out[i] = idx[s]
 	}
 	return out
+}
+
+// sortByKey sorts ids by their keys' bytes. Each is compared first by its
+// key's first 8 bytes as a number (held beside it), which settles most
+// comparisons without reaching the keys, scattered in the arena.
+func sortByKey(t *interner, ids []int32) {
+	type item struct {
+		prefix uint64
+		id     int32
+	}
+	items := make([]item, len(ids))
+	for i, id := range ids {
+		k := t.Key(id)
+		var p [8]byte
+		copy(p[:], k)
+		items[i] = item{binary.BigEndian.Uint64(p[:]), id}
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		if a.prefix != b.prefix {
+			return cmp.Compare(a.prefix, b.prefix)
+		}
+		return bytes.Compare(t.Key(a.id), t.Key(b.id))
+	})
+	for i, it := range items {
+		ids[i] = it.id
+	}
 }

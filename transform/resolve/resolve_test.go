@@ -314,11 +314,11 @@ func TestAnnotateOutOfOrder(t *testing.T) {
 	defer a.Release()
 	defer b.Release()
 	r := New(Config{})
-	r.Add(a)
+	at := r.Add(a)
 	r.Add(b)
 	res := r.Resolve()
-	if _, err := res.Annotate(mem, b); err == nil {
-		t.Fatal("annotating batches out of order went unnoticed")
+	if _, err := res.Annotate(mem, b, at); err == nil {
+		t.Fatal("annotating a batch at another's rows went unnoticed")
 	}
 	if err := res.People(mem, 10, func(arrow.Record) error { return nil }); err == nil {
 		t.Fatal("People before every row was annotated went unnoticed")

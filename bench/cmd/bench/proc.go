@@ -175,7 +175,7 @@ func mustWrite(path, body string) {
 func (b *bench) profile(pipeline, name string) (string, error) {
 	prof := filepath.Join(b.work, name+".cpu.pprof")
 	if _, err := b.run("go", "test", "-run", "^$", "-bench", "^BenchmarkRun$", "-benchtime", "1x",
-		"-cpuprofile", prof, "-o", filepath.Join(b.work, "run.test"), "./run", "-args", "-pipeline", pipeline); err != nil {
+		"-cpuprofile", prof, "-o", filepath.Join(b.work, "run.test"), "./internal/run", "-args", "-pipeline", pipeline); err != nil {
 		return "", err
 	}
 	cum, err := b.run("go", "tool", "pprof", "-top", "-cum", "-nodecount", "300", prof)

@@ -1,0 +1,165 @@
+package run
+
+import (
+	"math"
+	"runtime/debug"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"etl/transform/resolve"
+)
+
+// hand is what --stage all keeps between extracting and writing the tables,
+// so that nothing is read back from the staging area it writes (for
+// --stage resolve and backfills) meanwhile:
+//
+//   - every batch is added to the resolver as its source produces it, on a
+//     goroutine of its own beside the extractors, so that resolving is done
+//     but for the clustering when the last source ends;
+//   - every batch is kept for the second pass (annotating and writing),
+//     within a memory budget; a source one of whose batches does not fit
+//     gives its batches up and is read back from its staging, so that a
+//     run of tens of millions of records keeps its memory bounded.
+type hand struct {
+	r      *resolve.Resolver
+	adds   chan added
+	done   chan struct{}
+	budget int64
+
+	mu      sync.Mutex
+	used    int64
+	sources map[string]*held
+}
+
+// held is one source's batches, in the order it produced (and staged) them.
+type held struct {
+	batches []arrow.Record // nil once the source is over budget
+	firsts  []int          // each batch's first row in the resolver
+	over    bool
+}
+
+type added struct {
+	source string
+	rec    arrow.Record
+}
+
+// handBudget is the memory kept batches may take: a sixteenth of the soft
+// memory limit (1.25 GiB unless GOMEMLIMIT says otherwise: 80 MiB, about
+// 260,000 records), 80 MiB without one. Kept batches cost about twice
+// their size in resident memory (the collector lets the heap grow to twice
+// what is live: at 1M records a budget of a third took the peak from 0.55
+// to 1.3 GB), while reading staged batches back costs ~0.1 µs a record
+// (make bench); so beyond that a run reads back. A variable, so that a
+// test can make it small.
+var handBudget = func() int64 {
+	if limit := debug.SetMemoryLimit(-1); limit != math.MaxInt64 {
+		return limit / 16
+	}
+	return 80 << 20
+}
+
+func newHand(r *resolve.Resolver) *hand {
+	h := &hand{r: r, adds: make(chan added, 16), done: make(chan struct{}), budget: handBudget(), sources: map[string]*held{}}
+	go func() {
+		defer close(h.done)
+		for a := range h.adds {
+			h.keep(a.source, a.rec, r.Add(a.rec))
+		}
+	}()
+	return h
+}
+
+// add hands a source's next batch over (the hand retains it).
+func (h *hand) add(source string, rec arrow.Record) {
+	rec.Retain()
+	h.adds <- added{source, rec}
+}
+
+func (h *hand) keep(source string, rec arrow.Record, first int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.sources[source]
+	if s == nil {
+		s = &held{}
+		h.sources[source] = s
+	}
+	s.firsts = append(s.firsts, first)
+	size := recordSize(rec)
+	if s.over || h.used+size > h.budget {
+		rec.Release()
+		if !s.over {
+			s.over = true
+			for _, b := range s.batches {
+				h.used -= recordSize(b)
+				b.Release()
+			}
+			s.batches = nil
+		}
+		return
+	}
+	h.used += size
+	s.batches = append(s.batches, rec)
+}
+
+// wait returns once every batch handed over is added to the resolver.
+func (h *hand) wait() {
+	if h.adds != nil {
+		close(h.adds)
+		h.adds = nil
+	}
+	<-h.done
+}
+
+// batches returns a source's batches and their first rows; kept is false
+// when the source is to be read back from staging (batches is then nil).
+// With take, the hand gives them up and the caller releases them.
+func (h *hand) batches(source string, take bool) (batches []arrow.Record, firsts []int, kept bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.sources[source]
+	if s == nil {
+		return nil, nil, true // it produced no batch
+	}
+	if !take {
+		return s.batches, s.firsts, !s.over
+	}
+	delete(h.sources, source)
+	for _, b := range s.batches {
+		h.used -= recordSize(b)
+	}
+	return s.batches, s.firsts, !s.over
+}
+
+// release drops whatever is still kept (a failed run).
+func (h *hand) release() {
+	h.wait()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.sources {
+		for _, b := range s.batches {
+			b.Release()
+		}
+	}
+	h.sources = nil
+}
+
+// recordSize is the bytes of rec's buffers.
+func recordSize(rec arrow.Record) int64 {
+	var n int64
+	var add func(d arrow.ArrayData)
+	add = func(d arrow.ArrayData) {
+		for _, b := range d.Buffers() {
+			if b != nil {
+				n += int64(b.Len())
+			}
+		}
+		for _, c := range d.Children() {
+			add(c)
+		}
+	}
+	for _, col := range rec.Columns() {
+		add(col.Data())
+	}
+	return n
+}
