@@ -35,6 +35,9 @@ import (
 var updateDifferential = flag.Bool("update-differential", false,
 	"rewrite testdata/differential.jsonl.gz from this code's output (only for an intended change of output)")
 
+var updateDifferentialChanges = flag.Bool("update-differential-changes", false,
+	"rewrite testdata/differential-changes.jsonl.gz from this code's output (only for an intended change of output)")
+
 // TestDifferential is the oracle of the one-pass hot path (issue 13): every
 // vendor shape through its API and as JSON lines, CSV and Parquet files,
 // canonical files, ordinary and hostile records, run with --stage all and
@@ -55,7 +58,7 @@ func TestDifferential(t *testing.T) {
 	hostileAPIRecords(env)
 	pipe := differentialPipeline(t, env, dir)
 
-	var got []string
+	var got, gotChanges []string
 	// --stage all keeps batches in hand up to a budget; with a tiny one it
 	// reads each source back from its staging.
 	defer func(b func() int64) { handBudget = b }(handBudget)
@@ -79,11 +82,25 @@ func TestDifferential(t *testing.T) {
 			}
 		}
 		rows := tableRows(t, out, dir)
+		chg := changesRows(t, out)
 		if got == nil {
-			got = rows
+			got, gotChanges = rows, chg
 		} else if !slices.Equal(got, rows) {
 			t.Fatalf("--stage %s gave other tables than --stage all:\n%s", strings.Join(stages, ", "), diffLines(got, rows))
+		} else if !slices.Equal(gotChanges, chg) {
+			t.Fatalf("--stage %s gave another end_user_changes than --stage all:\n%s", strings.Join(stages, ", "), diffLines(gotChanges, chg))
 		}
+	}
+	// end_user_changes came after the old path: its oracle is the output of
+	// the code before its first date had a path of its own (every record
+	// added, sharing the batch's arrays).
+	goldenChanges := filepath.Join("testdata", "differential-changes.jsonl.gz")
+	if *updateDifferentialChanges {
+		writeGolden(t, goldenChanges, gotChanges)
+	} else if want := readGolden(t, goldenChanges); !slices.Equal(gotChanges, want) {
+		t.Fatalf("end_user_changes differs from its oracle (%d rows now, %d then):\n%s", len(gotChanges), len(want), diffLines(want, gotChanges))
+	} else if len(want) < 1200 {
+		t.Fatalf("only %d rows of end_user_changes: the inputs did not run", len(want))
 	}
 	golden := filepath.Join("testdata", "differential.jsonl.gz")
 	if *updateDifferential {
@@ -117,6 +134,21 @@ func tableRows(t *testing.T, out, dir string) []string {
 			}
 			lines = append(lines, table+" "+strings.ReplaceAll(string(b), dir, "DIR"))
 		}
+	}
+	sort.Strings(lines)
+	return lines
+}
+
+// changesRows reads end_user_changes of the run date, as tableRows does.
+func changesRows(t *testing.T, out string) []string {
+	var lines []string
+	glob := filepath.Join(out, "end_user_changes", "dt=2026-01-01", "*.parquet")
+	for _, r := range duckdb.Query(t, fmt.Sprintf("SELECT * FROM read_parquet('%s')", glob)) {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, "end_user_changes "+string(b))
 	}
 	sort.Strings(lines)
 	return lines

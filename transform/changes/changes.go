@@ -60,6 +60,11 @@ type Diff struct {
 
 	out  *array.RecordBuilder
 	rows int
+
+	// With nothing to compare with, every record is added: its rows are
+	// the batch's own source, source_id and person_id arrays beside these
+	// constant columns (batchRows long, sliced to each batch).
+	added, none, empty arrow.Array
 }
 
 type entry struct {
@@ -172,6 +177,20 @@ func (d *Diff) Current(rec arrow.Record) error {
 	if err != nil {
 		return err
 	}
+	if len(d.prev) == 0 && d.allAdded(cols) {
+		if err := d.flush(); err != nil {
+			return err
+		}
+		n := rec.NumRows()
+		for i := int64(0); i < n; i += int64(d.batchRows) {
+			out := d.addedRows(cols, i, min(n, i+int64(d.batchRows)))
+			d.Added += out.NumRows()
+			if err := d.emit(out); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	var h [nCols]uint64
 	for i := range int(rec.NumRows()) {
 		pos, found := d.find(key(cols, i))
@@ -198,6 +217,59 @@ func (d *Diff) Current(rec arrow.Record) error {
 		}
 	}
 	return nil
+}
+
+// allAdded reports whether the rows of added records can share the
+// current batch's source, source_id and person_id arrays (no copy): they
+// are of the types end_user_changes has.
+func (d *Diff) allAdded(cols [nCols]arrow.Array) bool {
+	for _, c := range []int{schemas.SrcSource, schemas.SrcSourceID, schemas.SrcPersonID} {
+		if cols[c] == nil || !arrow.TypeEqual(cols[c].DataType(), arrow.BinaryTypes.String) {
+			return false
+		}
+	}
+	return true
+}
+
+// addedRows is the end_user_changes of rows i to j (at most batchRows) of
+// the current batch, every one added.
+func (d *Diff) addedRows(cols [nCols]arrow.Array, i, j int64) arrow.Record {
+	if d.added == nil {
+		sb := array.NewStringBuilder(d.mem)
+		sb.Reserve(d.batchRows)
+		sb.ReserveData(d.batchRows * len(schemas.ChangeAdded))
+		for range d.batchRows {
+			sb.Append(schemas.ChangeAdded)
+		}
+		d.added = sb.NewArray()
+		sb.Release()
+		d.none = array.MakeArrayOfNull(d.mem, arrow.BinaryTypes.String, d.batchRows)
+		lb := array.NewListBuilder(d.mem, arrow.BinaryTypes.String)
+		lb.Reserve(d.batchRows)
+		for range d.batchRows {
+			lb.Append(true)
+		}
+		d.empty = lb.NewArray()
+		lb.Release()
+	}
+	n := j - i
+	arrs := []arrow.Array{array.NewSlice(cols[schemas.SrcSource], i, j), array.NewSlice(cols[schemas.SrcSourceID], i, j),
+		array.NewSlice(d.added, 0, n), array.NewSlice(cols[schemas.SrcPersonID], i, j), array.NewSlice(d.none, 0, n),
+		array.NewSlice(d.empty, 0, n)}
+	out := array.NewRecord(schemas.EndUserChanges, arrs, n)
+	for _, a := range arrs {
+		a.Release()
+	}
+	return out
+}
+
+func (d *Diff) releaseConstants() {
+	for _, a := range []arrow.Array{d.added, d.none, d.empty} {
+		if a != nil {
+			a.Release()
+		}
+	}
+	d.added, d.none, d.empty = nil, nil, nil
 }
 
 // keep writes a changed record's column hashes and person_id to tmp.
@@ -333,6 +405,7 @@ func (d *Diff) Close() {
 		d.out.Release()
 		d.out = nil
 	}
+	d.releaseConstants()
 	if d.tmp != nil {
 		d.tmp.Close()
 		os.Remove(d.tmp.Name())

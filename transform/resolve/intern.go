@@ -6,13 +6,19 @@ import (
 )
 
 // interner maps byte strings to dense int32 ids. Each distinct key is stored
-// once in one arena and the table holds only ids, so a value costs its bytes
+// once in an arena and the table holds only ids, so a value costs its bytes
 // plus about 10 bytes however many records hold it; no per-key Go string or
 // map entry (which would cost far more at 10 million records).
+//
+// The arena is a list of fixed-size chunks, never one slice grown: at 10
+// million keys a grown slice left a third of its 360 MB unused, and each
+// growth held the old and the new copy at once.
 type interner struct {
-	seed  maphash.Seed
-	arena []byte
-	off   []uint32 // key i is arena[off[i]:off[i+1]]
+	seed   maphash.Seed
+	chunks [][]byte // position p is chunks[p>>chunkBits][p&chunkMask]
+	// Key i ends at off[i+1]; it starts at off[i], or at the next chunk
+	// when it would not fit in what is left of off[i]'s (see Key).
+	off []uint32
 	kinds []byte   // key i's first byte, beside the others: at millions of
 	// keys a look into the arena is a cache miss, and the kind is what most
 	// loops ask first
@@ -25,6 +31,10 @@ type interner struct {
 const (
 	idBits = 27
 	idMask = 1<<idBits - 1
+
+	chunkBits = 20 // 1 MiB chunks
+	chunkSize = 1 << chunkBits
+	chunkMask = chunkSize - 1
 )
 
 func newInterner() *interner {
@@ -37,8 +47,16 @@ func (t *interner) Kind(id int32) byte { return t.kinds[id] }
 // Len is the number of distinct keys.
 func (t *interner) Len() int { return len(t.off) - 1 }
 
-// Key returns key id; the bytes stay valid until the next Intern.
-func (t *interner) Key(id int32) []byte { return t.arena[t.off[id]:t.off[id+1]] }
+// Key returns key id's bytes, which stay valid (and must not be changed).
+func (t *interner) Key(id int32) []byte {
+	s, e := t.off[id], t.off[id+1]
+	if s&chunkMask != 0 && s>>chunkBits != (e-1)>>chunkBits {
+		// It did not fit in s's chunk: it starts the next one.
+		s = (s>>chunkBits + 1) << chunkBits
+	}
+	c := t.chunks[s>>chunkBits]
+	return c[s&chunkMask : s&chunkMask+(e-s)]
+}
 
 // Intern returns the id of kind+s, adding it when new. kind lets one table
 // hold several namespaces (emails and external ids) without copying s.
@@ -61,13 +79,12 @@ func (t *interner) Intern(kind byte, s string) int32 {
 		}
 	}
 	id := int32(t.Len())
-	if len(t.arena)+1+len(s) > math.MaxUint32 || id+1 > idMask {
+	end := t.store(kind, s)
+	if id+1 > idMask {
 		// About 100 million distinct identifiers: beyond what one run holds.
-		panic("resolve: more than 4 GiB or 134 million distinct values")
+		panic("resolve: more than 134 million distinct values")
 	}
-	t.arena = grow(t.arena, 1+len(s))
-	t.arena = append(append(t.arena, kind), s...)
-	t.off = append(grow(t.off, 1), uint32(len(t.arena)))
+	t.off = append(grow(t.off, 1), end)
 	t.kinds = append(grow(t.kinds, 1), kind)
 	// Linear probing stays short up to 3/4 full with a good hash.
 	if 4*t.Len() > 3*len(t.table) {
@@ -76,6 +93,40 @@ func (t *interner) Intern(kind byte, s string) int32 {
 		t.place(id, t.hash(kind, s))
 	}
 	return id
+}
+
+// store writes kind+s into the arena and returns the position after it. A
+// key that does not fit in the current chunk starts the next one; a key
+// longer than a chunk gets a chunk of its own size, the positions it spans
+// beyond the first left empty, and the next key a new chunk.
+func (t *interner) store(kind byte, s string) uint32 {
+	pos := uint64(t.off[len(t.off)-1])
+	n := uint64(1 + len(s))
+	if pos&chunkMask != 0 && (pos+n-1)>>chunkBits != pos>>chunkBits {
+		pos = (pos>>chunkBits + 1) << chunkBits
+	}
+	end := pos + n
+	if end > math.MaxUint32 {
+		panic("resolve: more than 4 GiB of distinct values")
+	}
+	for uint64(len(t.chunks)) <= pos>>chunkBits {
+		t.chunks = append(t.chunks, nil)
+	}
+	c := &t.chunks[pos>>chunkBits]
+	if *c == nil {
+		*c = make([]byte, 0, max(chunkSize, n))
+	}
+	*c = append(append(*c, kind), s...)
+	if n > chunkSize {
+		// The next key starts a chunk of its own.
+		for uint64(len(t.chunks)) <= end>>chunkBits {
+			t.chunks = append(t.chunks, nil)
+		}
+		if end&chunkMask != 0 {
+			t.chunks[end>>chunkBits] = make([]byte, end&chunkMask, chunkSize)
+		}
+	}
+	return uint32(end)
 }
 
 func (t *interner) hash(kind byte, s string) uint64 {

@@ -34,3 +34,35 @@ func TestInterner(t *testing.T) {
 		t.Fatalf("%d keys, want %d", in.Len(), 2*n)
 	}
 }
+
+// Keys longer than what is left of a chunk, or than a chunk, come back
+// whole, and so do the keys after them.
+func TestInternerChunks(t *testing.T) {
+	in := newInterner()
+	var want []string
+	add := func(s string) {
+		id := in.Intern(kindTag, s)
+		if int(id) != len(want) {
+			t.Fatalf("key %d got id %d", len(want), id)
+		}
+		want = append(want, s)
+	}
+	for i := range 3 * chunkSize / 1000 {
+		add(fmt.Sprintf("%0999d", i)) // 1000 bytes with the kind: some straddle a chunk boundary
+	}
+	add(string(make([]byte, chunkSize+5)))     // longer than a chunk, starting mid-chunk
+	add("after")                               // right after it
+	add(string(make([]byte, 2*chunkSize-1)))   // starting mid-chunk again
+	add(string(make([]byte, chunkSize-1)[1:])) // …
+	for i := range 100 {
+		add(fmt.Sprintf("tail-%d", i))
+	}
+	for id, s := range want {
+		if k := in.Key(int32(id)); string(k[1:]) != s || k[0] != kindTag {
+			t.Fatalf("key %d: %d bytes, want %d", id, len(k), len(s)+1)
+		}
+		if got := in.Intern(kindTag, s); got != int32(id) {
+			t.Fatalf("key %d interned again as %d", id, got)
+		}
+	}
+}

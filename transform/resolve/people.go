@@ -84,6 +84,11 @@ func (res *Result) Survive(rec arrow.Record, first int) error {
 		}
 	}
 	res.done += n
+	if res.done == len(res.src) {
+		// What only survivorship needed: People has each person's latest
+		// updated_at.
+		res.upd, res.fields = nil, nil
+	}
 	return nil
 }
 
@@ -292,10 +297,8 @@ func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, r
 		}
 		emails, tags = emails[:0], tags[:0]
 		var ext []byte
-		updated := int64(noTime)
 		clear(inPerson)
 		for _, r := range recs[off[p]:off[p+1]] {
-			updated = max(updated, res.upd[r])
 			inPerson[res.src[r]] = true
 			for _, id := range res.idList[res.idOff[r]:res.idOff[r+1]] {
 				switch res.ids.Kind(id) {
@@ -325,7 +328,7 @@ func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, r
 		list(schemas.UsrSources, keys)
 		b.Field(schemas.UsrRecordCount).(*array.Int64Builder).Append(int64(off[p+1] - off[p]))
 		ts(schemas.UsrCreatedAt, res.created[p], math.MaxInt64)
-		ts(schemas.UsrUpdatedAt, updated, noTime)
+		ts(schemas.UsrUpdatedAt, res.updated[p], noTime)
 	}
 	rec := b.NewRecord()
 	sizes = sizes[:0]

@@ -226,6 +226,7 @@ type Result struct {
 	// Per person (index p); fields are at p*nFields+f.
 	pid     []uuid.UUID // zero until Annotate for record-keyed persons
 	created []int64
+	updated []int64 // the latest of the person's records, or noTime
 	// slot is the record whose value survives (by updated_at and priority),
 	// and once Annotate has seen that record, the value: -(ref+2), where ref
 	// is an id in ids for the email field, in values for the others. -1: none.
@@ -249,6 +250,7 @@ func (r *Resolver) Resolve() *Result {
 		prio: priorities(r.sources, r.cfg.SourcePriority), values: newInterner(), ties: map[int]tied{}}
 	res.flagIdentifiers()
 	r.ids.Freeze()
+	r.trim()
 
 	parent := make([]int32, n)
 	for i := range parent {
@@ -411,11 +413,29 @@ func (res *Result) flagIdentifiers() {
 	}
 }
 
+// trim gives the arrays that stay until the end of the run their exact
+// size: grown by half as records came, they hold up to a third unused.
+func (r *records) trim() {
+	r.src, r.upd, r.fields, r.check = exact(r.src), exact(r.upd), exact(r.fields), exact(r.check)
+	r.idOff, r.idList = exact(r.idOff), exact(r.idList)
+	r.ids.off, r.ids.kinds = exact(r.ids.off), exact(r.ids.kinds)
+}
+
+// exact is s in an array of its length.
+func exact[S ~[]E, E any](s S) S {
+	if len(s) == cap(s) {
+		return s
+	}
+	return append(make(S, 0, len(s)), s...)
+}
+
 func (res *Result) initPersons(n int) {
 	res.pid = make([]uuid.UUID, n)
 	res.created = make([]int64, n)
+	res.updated = make([]int64, n)
 	for p := range n {
 		res.created[p] = math.MaxInt64
+		res.updated[p] = noTime
 	}
 	res.slot = make([]int32, n*nFields)
 	for i := range res.slot {
@@ -430,6 +450,7 @@ func (res *Result) initPersons(n int) {
 // kept here.
 func (res *Result) survivors() {
 	for i, p := range res.person {
+		res.updated[p] = max(res.updated[p], res.upd[i])
 		for f := range nFields {
 			if res.fields[i]&(1<<f) == 0 {
 				continue
