@@ -18,8 +18,8 @@ type interner struct {
 	chunks [][]byte // position p is chunks[p>>chunkBits][p&chunkMask]
 	// Key i ends at off[i+1]; it starts at off[i], or at the next chunk
 	// when it would not fit in what is left of off[i]'s (see Key).
-	off []uint32
-	kinds []byte   // key i's first byte, beside the others: at millions of
+	off   []uint32
+	kinds []byte // key i's first byte, beside the others: at millions of
 	// keys a look into the arena is a cache miss, and the kind is what most
 	// loops ask first
 	// Open addressing, linear probing: 0 when empty, else id+1 in the low
