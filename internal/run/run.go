@@ -349,6 +349,29 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	rs := res.Stats()
 	sum.Resolve = &rs
 
+	// First every batch's surviving values (kept batches stay kept); then
+	// end_users is built (on two goroutines) into a temporary file, and
+	// the resolver keeps only the person ids: at 10 million records its
+	// memory would otherwise stay beside the previous partition's index
+	// and the tables being written.
+	for _, d := range staged {
+		if err := eachBatch(ctx, st, h, d, firsts[d.Source], false, res.Survive); err != nil {
+			return err
+		}
+	}
+	usersSpill, err := newSpill(schemas.EndUsers, opt.Mem)
+	if err != nil {
+		return err
+	}
+	defer usersSpill.remove()
+	if err := res.People(opt.Mem, extract.DefaultBatchRows, func(rec arrow.Record) error {
+		defer rec.Release()
+		return usersSpill.write(rec)
+	}); err != nil {
+		return fmt.Errorf("%s: %w", schemas.TableUsers, err)
+	}
+	res.Shrink()
+
 	// The previous partition is indexed before this one is touched, so that
 	// a failure to read it changes nothing.
 	var chg *behind // the end_user_changes writer, once the partition is begun
@@ -395,15 +418,10 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 			chg.close()
 		}
 	}()
-	// First every batch's surviving values (kept batches stay kept); then
-	// end_users is built (on two goroutines) while this one stamps person
-	// ids on the batches again, compares them for end_user_changes and
-	// end_user_sources is encoded: the tables' phase keeps both cores busy.
-	for _, d := range staged {
-		if err := eachBatch(ctx, st, h, d, firsts[d.Source], false, res.Survive); err != nil {
-			return err
-		}
-	}
+	// end_users is written from its file (on a goroutine of its own) while
+	// this one stamps person ids on the batches again, compares them for
+	// end_user_changes and end_user_sources is encoded: the tables' phase
+	// keeps both cores busy.
 	uw, err := part.table(ctx, schemas.TableUsers, schemas.EndUsers)
 	if err != nil {
 		return err
@@ -414,7 +432,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	defer func() { release(people) }()
 	built := make(chan error, 1)
 	go func() {
-		built <- res.People(opt.Mem, extract.DefaultBatchRows, func(rec arrow.Record) error {
+		built <- usersSpill.each(func(rec arrow.Record) error {
 			if len(wbTargets) > 0 {
 				rec.Retain()
 				people = append(people, rec)
