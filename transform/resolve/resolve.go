@@ -6,8 +6,9 @@
 // as its sources produce them), Resolve clusters them (union-find over
 // record indices), then Survive is called with each batch again, in any
 // order, with the row index Add gave it, to gather each person's surviving
-// values; then People builds end_users while PersonIDs stamps person_id on
-// each batch (both only read the result, so they run side by side).
+// values; then People builds end_users, and PersonIDs stamps person_id on
+// each batch (it only reads the result, so it may run beside People, or
+// after Shrink has dropped all it does not read).
 //
 // Memory is what lets it take 10 million records: identifiers are interned
 // once (intern.go) and records are rows of flat arrays (source, updated_at,
