@@ -3,6 +3,10 @@ package load
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -41,6 +45,7 @@ var unfilteredColumns = []string{"email", "emails.list.element", "external_id", 
 	"old_value", "new_value"}
 
 // TableWriter writes one table's record batches as zstd Parquet part files.
+// It is used by one goroutine, which also encodes unless there are lanes.
 type TableWriter struct {
 	ctx      context.Context
 	store    store.Store
@@ -50,105 +55,239 @@ type TableWriter struct {
 	name     string // the one file's key, instead of numbered parts
 	partRows int64
 
-	obj   store.Object
-	cw    *countWriter
-	fw    *pqarrow.FileWriter
-	rows  int64
-	parts []Part
-
 	// The batches of the row group being gathered: a row group is written
 	// column by column straight from them once it is full, rather than
 	// encoded into memory batch by batch (which grew and copied its buffers).
 	pending     []arrow.Record
 	pendingRows int64
+
+	// Lanes are part files written at once (one, on the caller's goroutine,
+	// unless SetLanes): with more, each has a goroutine of its own and row
+	// groups go to them in turn, so that encoding and compressing a large
+	// table uses more than one core. Rows keep their order within each
+	// part. Each lane holds a row group while it writes it.
+	nlanes   int
+	lanes    []*lane
+	next     int     // the lane the next row group goes to
+	laneRows []int64 // rows given to each lane's current part; 0: none open
+	nparts   int     // part numbers handed out
+	closed   bool
+
+	mu    sync.Mutex
+	parts []Part // finished
+	err   error  // the first error of a lane
+}
+
+// lane writes its row groups into its part files, in the order given.
+type lane struct {
+	t    *TableWriter
+	jobs chan rowGroup
+	done chan struct{}
+
+	key   string
+	obj   store.Object
+	cw    *countWriter
+	fw    *pqarrow.FileWriter
+	rows  int64
+	abort atomic.Bool
+}
+
+// rowGroup is one row group for a lane: its batches (owned by the job),
+// the key of the part it opens (when it starts one), and whether the part
+// ends after it.
+type rowGroup struct {
+	recs  []arrow.Record
+	rows  int64
+	open  string
+	close bool
 }
 
 func newTableWriter(ctx context.Context, s store.Store, schema *arrow.Schema, prefix, runID string) *TableWriter {
-	return &TableWriter{ctx: ctx, store: s, schema: schema, prefix: prefix, runID: runID, partRows: DefaultPartRows}
+	return &TableWriter{ctx: ctx, store: s, schema: schema, prefix: prefix, runID: runID, partRows: DefaultPartRows, nlanes: 1}
+}
+
+// SetLanes makes the table written as n part files at once (each with its
+// own goroutine and row group in memory); call it before the first Write.
+func (t *TableWriter) SetLanes(n int) {
+	if t.name == "" && t.lanes == nil && n > 0 {
+		t.nlanes = n
+	}
+}
+
+func (t *TableWriter) failed() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
 }
 
 // Write appends a batch; the caller keeps ownership of rec.
 func (t *TableWriter) Write(rec arrow.Record) error {
+	if err := t.failed(); err != nil {
+		return err
+	}
 	if rec.NumRows() == 0 {
 		return nil
-	}
-	if t.fw == nil {
-		if err := t.open(); err != nil {
-			return err
-		}
 	}
 	rec.Retain()
 	t.pending = append(t.pending, rec)
 	t.pendingRows += rec.NumRows()
-	t.rows += rec.NumRows()
-	for t.pendingRows >= DefaultRowGroupRows {
-		if err := t.flushRowGroup(DefaultRowGroupRows); err != nil {
-			return err
-		}
-	}
-	if t.rows >= t.partRows {
-		return t.closePart()
+	for size := t.groupRows(); t.pendingRows >= size; {
+		t.dispatch(size)
 	}
 	return nil
 }
 
-// flushRowGroup writes the first n pending rows as one row group.
-func (t *TableWriter) flushRowGroup(n int64) error {
-	if err := t.fw.NewRowGroupChecked(); err != nil {
-		return t.writeErr(err)
-	}
-	for c := range t.schema.NumFields() {
-		arrs := make([]arrow.Array, len(t.pending))
-		for i, r := range t.pending {
-			arrs[i] = r.Column(c)
-		}
-		col := arrow.NewChunked(t.schema.Field(c).Type, arrs)
-		err := t.fw.WriteColumnChunked(col, 0, n)
-		col.Release()
-		if err != nil {
-			return t.writeErr(err)
-		}
-	}
-	// Keep what is left of the batches beyond n rows.
+// groupRows is the rows of a row group: a part holds at least one.
+func (t *TableWriter) groupRows() int64 { return min(DefaultRowGroupRows, t.partRows) }
+
+// dispatch hands the first n pending rows (all of them, at most) to the
+// next lane as one row group.
+func (t *TableWriter) dispatch(n int64) {
+	n = min(n, t.pendingRows)
+	job := rowGroup{rows: n}
 	var rest []arrow.Record
+	left := n
 	for _, r := range t.pending {
 		switch {
-		case n >= r.NumRows():
-			n -= r.NumRows()
-		case n > 0:
-			rest = append(rest, r.NewSlice(n, r.NumRows()))
-			n = 0
+		case left >= r.NumRows():
+			left -= r.NumRows()
+			job.recs = append(job.recs, r)
+		case left > 0:
+			job.recs = append(job.recs, r.NewSlice(0, left))
+			rest = append(rest, r.NewSlice(left, r.NumRows()))
+			left = 0
+			r.Release()
 		default:
-			r.Retain()
 			rest = append(rest, r)
 		}
-		r.Release()
 	}
 	t.pending = rest
-	t.pendingRows = 0
-	for _, r := range rest {
-		t.pendingRows += r.NumRows()
+	t.pendingRows -= n
+	if t.lanes == nil {
+		t.laneRows = make([]int64, t.nlanes)
+		for range t.nlanes {
+			l := &lane{t: t, jobs: make(chan rowGroup), done: make(chan struct{})}
+			if t.nlanes > 1 {
+				go l.run()
+			}
+			t.lanes = append(t.lanes, l)
+		}
 	}
-	return nil
+	i := t.next
+	t.next = (t.next + 1) % len(t.lanes)
+	if t.laneRows[i] == 0 {
+		job.open = t.partKey(t.nparts)
+		t.nparts++
+	}
+	t.laneRows[i] += n
+	if t.laneRows[i] >= t.partRows {
+		job.close = true
+		t.laneRows[i] = 0
+	}
+	if len(t.lanes) == 1 {
+		t.lanes[i].take(job) // one lane: written on the caller's goroutine
+		return
+	}
+	t.lanes[i].jobs <- job
 }
 
-func (t *TableWriter) writeErr(err error) error {
-	return fmt.Errorf("writing %s: %w", t.store.URI(t.partKey()), err)
-}
-
-func (t *TableWriter) partKey() string {
+func (t *TableWriter) partKey(n int) string {
 	if t.name != "" {
 		return t.name
 	}
-	return fmt.Sprintf("%spart-%s-%05d.parquet", t.prefix, t.runID, len(t.parts))
+	return fmt.Sprintf("%spart-%s-%05d.parquet", t.prefix, t.runID, n)
 }
 
-func (t *TableWriter) open() error {
-	obj, err := t.store.Create(t.ctx, t.partKey())
-	if err != nil {
-		return fmt.Errorf("creating %s: %w", t.store.URI(t.partKey()), err)
+func (t *TableWriter) fail(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err == nil {
+		t.err = err
 	}
-	t.obj, t.cw = obj, &countWriter{w: obj}
+}
+
+func (l *lane) run() {
+	defer close(l.done)
+	for job := range l.jobs {
+		l.take(job)
+	}
+	l.finish()
+}
+
+// take writes a row group, unless the table failed, and releases it.
+func (l *lane) take(job rowGroup) {
+	if err := l.t.failed(); err == nil && !l.abort.Load() {
+		if err := l.write(job); err != nil {
+			l.t.fail(err)
+			l.discard()
+		}
+	}
+	for _, r := range job.recs {
+		r.Release()
+	}
+}
+
+// finish closes the part being written, or drops it when the table failed
+// or is aborted.
+func (l *lane) finish() {
+	if l.abort.Load() || l.t.failed() != nil {
+		l.discard()
+		return
+	}
+	if l.fw != nil {
+		if err := l.closePart(); err != nil {
+			l.t.fail(err)
+		}
+	}
+}
+
+func (l *lane) write(job rowGroup) error {
+	if job.open != "" {
+		if l.fw != nil {
+			if err := l.closePart(); err != nil {
+				return err
+			}
+		}
+		if err := l.open(job.open); err != nil {
+			return err
+		}
+	}
+	if job.rows > 0 {
+		if err := l.fw.NewRowGroupChecked(); err != nil {
+			return l.writeErr(err)
+		}
+		t := l.t
+		for c := range t.schema.NumFields() {
+			arrs := make([]arrow.Array, len(job.recs))
+			for i, r := range job.recs {
+				arrs[i] = r.Column(c)
+			}
+			col := arrow.NewChunked(t.schema.Field(c).Type, arrs)
+			err := l.fw.WriteColumnChunked(col, 0, job.rows)
+			col.Release()
+			if err != nil {
+				return l.writeErr(err)
+			}
+		}
+		l.rows += job.rows
+	}
+	if job.close {
+		return l.closePart()
+	}
+	return nil
+}
+
+func (l *lane) writeErr(err error) error {
+	return fmt.Errorf("writing %s: %w", l.t.store.URI(l.key), err)
+}
+
+func (l *lane) open(key string) error {
+	t := l.t
+	obj, err := t.store.Create(t.ctx, key)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", t.store.URI(key), err)
+	}
+	l.key, l.obj, l.cw, l.rows = key, obj, &countWriter{w: obj}, 0
 	opts := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Zstd),
 		// zstd's fastest level: files within 1% of the default's size
@@ -163,36 +302,38 @@ func (t *TableWriter) open() error {
 		opts = append(opts, parquet.WithStatsFor(c, false))
 	}
 	props := parquet.NewWriterProperties(opts...)
-	t.fw, err = pqarrow.NewFileWriter(t.schema, t.cw, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	l.fw, err = pqarrow.NewFileWriter(t.schema, l.cw, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		obj.Abort()
-		t.obj = nil
+		l.obj = nil
 		return err
 	}
-	t.rows = 0
 	return nil
 }
 
-func (t *TableWriter) closePart() error {
-	key := t.partKey()
-	if t.pendingRows > 0 {
-		if err := t.flushRowGroup(t.pendingRows); err != nil {
-			t.abort()
-			return err
-		}
+func (l *lane) closePart() error {
+	t := l.t
+	fw, obj := l.fw, l.obj
+	l.fw, l.obj = nil, nil
+	if err := fw.Close(); err != nil {
+		obj.Abort()
+		return fmt.Errorf("finishing %s: %w", t.store.URI(l.key), err)
 	}
-	if err := t.fw.Close(); err != nil {
-		t.obj.Abort()
-		t.fw, t.obj = nil, nil
-		return fmt.Errorf("finishing %s: %w", t.store.URI(key), err)
+	if err := obj.Close(); err != nil {
+		return fmt.Errorf("storing %s: %w", t.store.URI(l.key), err)
 	}
-	if err := t.obj.Close(); err != nil {
-		t.fw, t.obj = nil, nil
-		return fmt.Errorf("storing %s: %w", t.store.URI(key), err)
-	}
-	t.parts = append(t.parts, Part{Key: key, Rows: t.rows, Bytes: t.cw.n})
-	t.fw, t.obj = nil, nil
+	t.mu.Lock()
+	t.parts = append(t.parts, Part{Key: l.key, Rows: l.rows, Bytes: l.cw.n})
+	t.mu.Unlock()
 	return nil
+}
+
+// discard drops the part being written.
+func (l *lane) discard() {
+	if l.obj != nil {
+		l.obj.Abort()
+	}
+	l.fw, l.obj = nil, nil
 }
 
 // WriteFile stores rec as the one Parquet file key (the runs table's
@@ -208,31 +349,49 @@ func WriteFile(ctx context.Context, s store.Store, key string, rec arrow.Record)
 	return err
 }
 
-// Close finishes the last part. A table with no rows still gets one (empty)
-// part file, so that readers see its columns.
+// Close finishes the last parts, in the order of their names. A table with
+// no rows still gets one (empty) part file, so that readers see its
+// columns.
 func (t *TableWriter) Close() ([]Part, error) {
-	if t.fw == nil && len(t.parts) == 0 {
-		if err := t.open(); err != nil {
-			return nil, err
+	if !t.closed {
+		if t.pendingRows > 0 || t.nparts == 0 {
+			t.dispatch(t.pendingRows)
 		}
+		t.stop()
 	}
-	if t.fw != nil {
-		if err := t.closePart(); err != nil {
-			return nil, err
-		}
+	if err := t.failed(); err != nil {
+		return nil, err
 	}
+	slices.SortFunc(t.parts, func(a, b Part) int { return strings.Compare(a.Key, b.Key) })
 	return t.parts, nil
 }
 
-// abort discards the part being written.
+// stop lets the lanes finish what they were given and waits for them.
+func (t *TableWriter) stop() {
+	t.closed = true
+	if len(t.lanes) == 1 {
+		t.lanes[0].finish()
+		return
+	}
+	for _, l := range t.lanes {
+		close(l.jobs)
+	}
+	for _, l := range t.lanes {
+		<-l.done
+	}
+}
+
+// abort discards the parts being written; finished ones stay listed.
 func (t *TableWriter) abort() {
 	for _, r := range t.pending {
 		r.Release()
 	}
 	t.pending, t.pendingRows = nil, 0
-	if t.obj != nil {
-		t.obj.Abort()
-		t.fw, t.obj = nil, nil
+	if !t.closed {
+		for _, l := range t.lanes {
+			l.abort.Store(true)
+		}
+		t.stop()
 	}
 }
 

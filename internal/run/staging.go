@@ -237,10 +237,35 @@ func (s *staging) each(ctx context.Context, key string, fn func(rec arrow.Record
 		return fmt.Errorf("staging %s: %w", s.store.URI(key), err)
 	}
 	defer rd.Release()
-	for rd.Next() {
-		if err := fn(rd.Record()); err != nil {
-			return err
+	// The next batch is read and decoded on a goroutine of its own while fn
+	// takes this one: resolving reads back every batch not kept in hand,
+	// twice, on the core it has to itself.
+	recs := make(chan arrow.Record, 2)
+	stop := make(chan struct{})
+	go func() {
+		defer close(recs)
+		for rd.Next() {
+			rec := rd.Record()
+			rec.Retain()
+			select {
+			case recs <- rec:
+			case <-stop:
+				rec.Release()
+				return
+			}
 		}
+	}()
+	for rec := range recs {
+		if err == nil {
+			err = fn(rec)
+			if err != nil {
+				close(stop)
+			}
+		}
+		rec.Release()
+	}
+	if err != nil {
+		return err
 	}
 	if err := rd.Err(); err != nil {
 		return fmt.Errorf("staging %s: %w", s.store.URI(key), err)

@@ -199,7 +199,14 @@ type parquetReplacement struct {
 }
 
 func (r *parquetReplacement) table(ctx context.Context, name string, schema *arrow.Schema) (tableWriter, error) {
-	return r.part.Table(ctx, name, schema), nil
+	w := r.part.Table(ctx, name, schema)
+	if name == schemas.TableSources {
+		// The largest table, the last to finish: its row groups are
+		// encoded two at a time (into two part files), so that its end
+		// does not leave a core idle. The others are written beside it.
+		w.SetLanes(2)
+	}
+	return w, nil
 }
 
 func (r *parquetReplacement) closeTable(name string) (TableStats, error) {

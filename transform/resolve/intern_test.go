@@ -66,3 +66,31 @@ func TestInternerChunks(t *testing.T) {
 		}
 	}
 }
+
+// sortByKey orders ids by their keys' bytes, also past the size at which it
+// sorts on two goroutines, with keys sharing their first eight bytes.
+func TestSortByKey(t *testing.T) {
+	in := newInterner()
+	var ids []int32
+	for i := range 40_000 {
+		var s string
+		switch i % 3 {
+		case 0:
+			s = fmt.Sprintf("same.prefix.%d@x.io", i*7919%40_000)
+		case 1:
+			s = fmt.Sprintf("%d@y.io", i*104729%99_991)
+		default:
+			s = fmt.Sprintf("s%d", i)
+		}
+		ids = append(ids, in.Intern(kindEmail, s))
+	}
+	sortByKey(in, ids)
+	for i := 1; i < len(ids); i++ {
+		if string(in.Key(ids[i-1])) >= string(in.Key(ids[i])) {
+			t.Fatalf("%q before %q", in.Key(ids[i-1]), in.Key(ids[i]))
+		}
+	}
+	if len(ids) != in.Len() {
+		t.Fatalf("%d ids, want %d", len(ids), in.Len())
+	}
+}

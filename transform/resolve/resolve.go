@@ -25,6 +25,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -508,14 +509,30 @@ func (res *Result) personIDs(ext []int32) {
 			}
 		}
 	}
-	for p := range res.pid {
-		switch {
-		case ext[p] >= 0:
-			res.pid[p] = personID("external_id:", res.ids.Key(ext[p])[1:])
-		case best[p] >= 0:
-			res.pid[p] = personID("email:", res.ids.Key(best[p])[1:])
+	// SHA-1 per person: on both cores.
+	halves(len(res.pid), func(from, to int) {
+		for p := from; p < to; p++ {
+			switch {
+			case ext[p] >= 0:
+				res.pid[p] = personID("external_id:", res.ids.Key(ext[p])[1:])
+			case best[p] >= 0:
+				res.pid[p] = personID("email:", res.ids.Key(best[p])[1:])
+			}
 		}
+	})
+}
+
+// halves calls fn with [0, n/2) and [n/2, n) on two goroutines at once (one
+// when n is small), and returns when both are done.
+func halves(n int, fn func(from, to int)) {
+	if n < 1<<14 {
+		fn(0, n)
+		return
 	}
+	var wg sync.WaitGroup
+	wg.Go(func() { fn(0, n/2) })
+	fn(n/2, n)
+	wg.Wait()
 }
 
 func personID(prefix string, v []byte) uuid.UUID {
@@ -565,12 +582,36 @@ func sortByKey(t *interner, ids []int32) {
 		copy(p[:], k)
 		items[i] = item{binary.BigEndian.Uint64(p[:]), id}
 	}
-	slices.SortFunc(items, func(a, b item) int {
+	order := func(a, b item) int {
 		if a.prefix != b.prefix {
 			return cmp.Compare(a.prefix, b.prefix)
 		}
 		return bytes.Compare(t.Key(a.id), t.Key(b.id))
-	})
+	}
+	// On both cores: the items below a pivot prefix (the median of a
+	// sample) all sort before the others, so each side is sorted apart.
+	lo := items
+	var hi []item
+	if len(items) >= 1<<14 {
+		sample := make([]uint64, 0, 63)
+		for i := range cap(sample) {
+			sample = append(sample, items[i*(len(items)/cap(sample))].prefix)
+		}
+		slices.Sort(sample)
+		pivot := sample[len(sample)/2]
+		j := 0
+		for i := range items {
+			if items[i].prefix < pivot {
+				items[i], items[j] = items[j], items[i]
+				j++
+			}
+		}
+		lo, hi = items[:j], items[j:]
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { slices.SortFunc(hi, order) })
+	slices.SortFunc(lo, order)
+	wg.Wait()
 	for i, it := range items {
 		ids[i] = it.id
 	}
