@@ -1,7 +1,10 @@
 package resolve
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -68,25 +71,35 @@ func TestInternerChunks(t *testing.T) {
 }
 
 // sortByKey orders ids by their keys' bytes, also past the size at which it
-// sorts on two goroutines, with keys sharing their first eight bytes.
+// sorts on two goroutines, with keys sharing their first 8, 16 or more
+// bytes, ending within a window, or holding zero bytes.
 func TestSortByKey(t *testing.T) {
 	in := newInterner()
 	var ids []int32
+	long := strings.Repeat("x", 40)
 	for i := range 40_000 {
 		var s string
-		switch i % 3 {
+		switch i % 6 {
 		case 0:
 			s = fmt.Sprintf("same.prefix.%d@x.io", i*7919%40_000)
 		case 1:
 			s = fmt.Sprintf("%d@y.io", i*104729%99_991)
-		default:
+		case 2:
 			s = fmt.Sprintf("s%d", i)
+		case 3:
+			s = long + fmt.Sprint(i%97) // many keys 41-42 bytes long sharing 40
+		case 4:
+			s = "ab" + strings.Repeat("\x00", i%11) // zeros, as padding would be
+		default:
+			s = fmt.Sprintf("sixteen.bytes.ab%d", i%1000)
 		}
 		ids = append(ids, in.Intern(kindEmail, s))
 	}
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	slices.Reverse(ids)
 	sortByKey(in, ids)
 	for i := 1; i < len(ids); i++ {
-		if string(in.Key(ids[i-1])) >= string(in.Key(ids[i])) {
+		if bytes.Compare(in.Key(ids[i-1]), in.Key(ids[i])) >= 0 {
 			t.Fatalf("%q before %q", in.Key(ids[i-1]), in.Key(ids[i]))
 		}
 	}

@@ -22,7 +22,6 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -118,16 +117,48 @@ func New(cfg Config) *Resolver {
 	return r
 }
 
-var zeroDash = regexp.MustCompile(`^[0-]+$`)
+// placeholders are the external ids that never match, lower-cased.
+var placeholders = []string{"null", "none", "undefined", "anonymous", "-1"}
 
 // BlockedExternalID reports whether an external id (trimmed) is one of the
-// contract's placeholders, which never match.
-func BlockedExternalID(id string) bool {
-	switch strings.ToLower(id) {
-	case "", "null", "none", "undefined", "anonymous", "-1":
+// contract's placeholders, which never match: empty, one of placeholders
+// ignoring case, or only zeros and dashes.
+func BlockedExternalID(id string) bool { return blockedExt(id) }
+
+func blockedExt[T string | []byte](id T) bool {
+	if len(id) == 0 {
 		return true
 	}
-	return zeroDash.MatchString(id)
+	for _, p := range placeholders {
+		if asciiFold(id, p) {
+			return true
+		}
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] != '0' && id[i] != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiFold reports whether s is lower, an ASCII word, in any case. (No
+// other letter lower-cases to one of placeholders' letters: it is what
+// strings.ToLower(s) == lower says, without allocating.)
+func asciiFold[T string | []byte](s T, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Add registers every row of a normalised end_user_sources batch and
@@ -401,11 +432,16 @@ func (r *records) kind(id int32) byte { return r.ids.Kind(id) }
 func (res *Result) flagIdentifiers() {
 	res.flags = make([]uint8, res.ids.Len())
 	for id := range res.flags {
-		k := res.ids.Key(int32(id))
-		v := string(k[1:])
+		kind := res.ids.Kind(int32(id))
+		if kind == kindTag {
+			continue
+		}
+		var v []byte
+		if len(res.blocked) > 0 || kind == kindExt {
+			v = res.ids.Key(int32(id))[1:]
+		}
 		switch {
-		case k[0] == kindTag:
-		case res.blocked[strings.ToLower(v)] || k[0] == kindExt && BlockedExternalID(v):
+		case len(res.blocked) > 0 && res.blocked[strings.ToLower(string(v))] || kind == kindExt && blockedExt(v):
 			res.flags[id] = flagBlocked
 			res.stats.BlockedValues++
 		case int(res.holders[id]) > res.cfg.MaxRecordsPerIdentifier:
@@ -567,41 +603,30 @@ func priorities(sources, list []string) []int {
 	return out
 }
 
-// sortByKey sorts ids by their keys' bytes. Each is compared first by its
-// key's first 8 bytes as a number (held beside it), which settles most
-// comparisons without reaching the keys, scattered in the arena.
+// sortByKey sorts ids by their keys' bytes. Each is compared by a window
+// of 8 of its key's bytes as a number (held beside it): first bytes 0-7;
+// the items a window leaves equal are then given their next 8 bytes, and
+// so on. A key is read once per window it needs, not at each comparison:
+// at millions of keys, scattered in the arena, each read is a cache miss.
 func sortByKey(t *interner, ids []int32) {
-	type item struct {
-		prefix uint64
-		id     int32
-	}
-	items := make([]item, len(ids))
+	items := make([]keyItem, len(ids))
 	for i, id := range ids {
-		k := t.Key(id)
-		var p [8]byte
-		copy(p[:], k)
-		items[i] = item{binary.BigEndian.Uint64(p[:]), id}
+		items[i] = keyItem{window(t.Key(id), 0), id}
 	}
-	order := func(a, b item) int {
-		if a.prefix != b.prefix {
-			return cmp.Compare(a.prefix, b.prefix)
-		}
-		return bytes.Compare(t.Key(a.id), t.Key(b.id))
-	}
-	// On both cores: the items below a pivot prefix (the median of a
+	// On both cores: the items below a pivot window (the median of a
 	// sample) all sort before the others, so each side is sorted apart.
 	lo := items
-	var hi []item
+	var hi []keyItem
 	if len(items) >= 1<<14 {
 		sample := make([]uint64, 0, 63)
 		for i := range cap(sample) {
-			sample = append(sample, items[i*(len(items)/cap(sample))].prefix)
+			sample = append(sample, items[i*(len(items)/cap(sample))].w)
 		}
 		slices.Sort(sample)
 		pivot := sample[len(sample)/2]
 		j := 0
 		for i := range items {
-			if items[i].prefix < pivot {
+			if items[i].w < pivot {
 				items[i], items[j] = items[j], items[i]
 				j++
 			}
@@ -609,10 +634,53 @@ func sortByKey(t *interner, ids []int32) {
 		lo, hi = items[:j], items[j:]
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { slices.SortFunc(hi, order) })
-	slices.SortFunc(lo, order)
+	wg.Go(func() { sortKeys(t, hi, 0) })
+	sortKeys(t, lo, 0)
 	wg.Wait()
 	for i, it := range items {
 		ids[i] = it.id
+	}
+}
+
+type keyItem struct {
+	w  uint64 // key bytes [off, off+8), big-endian, zero-padded
+	id int32
+}
+
+// window is key's bytes [off, off+8) as a big-endian number, zero-padded.
+func window(key []byte, off int) uint64 {
+	var b [8]byte
+	if off < len(key) {
+		copy(b[:], key[off:])
+	}
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// sortKeys sorts items whose keys share their first off bytes and whose w
+// is their window at off.
+func sortKeys(t *interner, items []keyItem, off int) {
+	slices.SortFunc(items, func(a, b keyItem) int { return cmp.Compare(a.w, b.w) })
+	for i := 0; i < len(items); {
+		j := i + 1
+		for j < len(items) && items[j].w == items[i].w {
+			j++
+		}
+		if run := items[i:j]; len(run) > 1 {
+			// Equal windows are equal bytes unless a key ends within it
+			// (zeros pad it): such runs, and short ones, compare keys whole.
+			whole := len(run) <= 8
+			for k := 0; k < len(run) && !whole; k++ {
+				whole = len(t.Key(run[k].id)) <= off+8
+			}
+			if whole {
+				slices.SortFunc(run, func(a, b keyItem) int { return bytes.Compare(t.Key(a.id), t.Key(b.id)) })
+			} else {
+				for k := range run {
+					run[k].w = window(t.Key(run[k].id), off+8)
+				}
+				sortKeys(t, run, off+8)
+			}
+		}
+		i = j
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -339,5 +341,25 @@ func TestPersonsByVendors(t *testing.T) {
 	want := `{"persons":3,"records":6,"blocked_identifier_values":0,"identifiers_over_limit":0,"conflicts_skipped":0,"persons_by_vendor_count":{"1":2,"2":1}}`
 	if string(js) != want {
 		t.Fatalf("summary %s, want %s", js, want)
+	}
+}
+
+// BlockedExternalID says what the contract's rule, as first written (lower
+// case in a list, or a regular expression), says.
+func TestBlockedExternalID(t *testing.T) {
+	zeroDash := regexp.MustCompile(`^[0-]+$`)
+	old := func(id string) bool {
+		switch strings.ToLower(id) {
+		case "", "null", "none", "undefined", "anonymous", "-1":
+			return true
+		}
+		return zeroDash.MatchString(id)
+	}
+	for _, id := range []string{"", "null", "NULL", "Null", "nul", "nulls", "none", "NoNe", "undefined", "UNDEFINED", "anonymous",
+		"Anonymous", "-1", "-11", "0", "000", "0-0", "--", "-", "0a", "a0", "u-1", "anonymouſ", "nuǈ", "İnone", "\u212Aull",
+		"none ", " none", "N\u0301ONE", "0\n", "１"} {
+		if got, want := BlockedExternalID(id), old(id); got != want {
+			t.Errorf("BlockedExternalID(%q) = %v, want %v", id, got, want)
+		}
 	}
 }
