@@ -48,7 +48,7 @@ func (res *Result) Annotate(mem memory.Allocator, rec arrow.Record, first int) (
 // Call it once for every batch added, in any order, before People.
 func (res *Result) Survive(rec arrow.Record, first int) error {
 	n := int(rec.NumRows())
-	if first < 0 || first+n > len(res.src) || res.done+n > len(res.src) {
+	if first < 0 || first+n > len(res.check) || res.done+n > len(res.check) {
 		return fmt.Errorf("resolve: annotating more rows than were added")
 	}
 	src := rec.Column(schemas.SrcSource).(*array.String)
@@ -84,10 +84,13 @@ func (res *Result) Survive(rec arrow.Record, first int) error {
 		}
 	}
 	res.done += n
-	if res.done == len(res.src) {
+	if res.done == len(res.check) {
 		// What only survivorship needed: People has each person's latest
-		// updated_at.
+		// updated_at (and sources, but beyond 16 of them).
 		res.upd, res.fields = nil, nil
+		if res.srcMask != nil {
+			res.src = nil
+		}
 	}
 	return nil
 }
@@ -132,6 +135,7 @@ func (res *Result) Shrink() {
 	r := res.records
 	r.ids, r.holders, r.src, r.upd, r.fields, r.idOff, r.idList = nil, nil, nil, nil, nil, nil, nil
 	res.flags, res.created, res.updated, res.slot, res.tie, res.ties, res.values, res.prio = nil, nil, nil, nil, nil, nil, nil, nil
+	res.srcMask = nil
 }
 
 // ref interns a surviving value. The email is already interned by Add, as
@@ -187,8 +191,8 @@ func (res *Result) value(p int32, f int) []byte {
 // was annotated. Batches are built one at a time, so the table is never
 // whole in memory.
 func (res *Result) People(mem memory.Allocator, batchRows int, emit func(arrow.Record) error) error {
-	if res.done != len(res.src) {
-		return fmt.Errorf("resolve: %d of %d rows annotated", res.done, len(res.src))
+	if res.done != len(res.check) {
+		return fmt.Errorf("resolve: %d of %d rows annotated", res.done, len(res.check))
 	}
 	np := len(res.pid)
 	order := make([]int32, np)
@@ -307,8 +311,15 @@ func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, r
 		emails, tags = emails[:0], tags[:0]
 		var ext []byte
 		clear(inPerson)
+		if res.srcMask != nil {
+			for s := range res.sources {
+				inPerson[s] = res.srcMask[p]&(1<<s) != 0
+			}
+		}
 		for _, r := range recs[off[p]:off[p+1]] {
-			inPerson[res.src[r]] = true
+			if res.srcMask == nil {
+				inPerson[res.src[r]] = true
+			}
 			for _, id := range res.idList[res.idOff[r]:res.idOff[r+1]] {
 				switch res.ids.Kind(id) {
 				case kindEmail:

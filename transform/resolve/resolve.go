@@ -260,6 +260,7 @@ type Result struct {
 	pid     []uuid.UUID // zero until Annotate for record-keyed persons
 	created []int64
 	updated []int64 // the latest of the person's records, or noTime
+	srcMask []uint16 // bit s: the person has a record of sources[s]; nil beyond 16 sources
 	// slot is the record whose value survives (by updated_at and priority),
 	// and once Annotate has seen that record, the value: -(ref+2), where ref
 	// is an id in ids for the email field, in values for the others. -1: none.
@@ -400,8 +401,20 @@ func (r *Resolver) Resolve() *Result {
 	return res
 }
 
-// countVendors fills PersonsByVendors.
+// countVendors fills PersonsByVendors, and with up to 16 sources keeps
+// each person's sources as a mask, which People reads rather than the
+// source of each record (scattered over the input).
 func (res *Result) countVendors(persons int) {
+	if len(res.sources) <= 16 {
+		res.srcMask = make([]uint16, persons)
+		for i, p := range res.person {
+			res.srcMask[p] |= 1 << res.src[i]
+		}
+		for _, m := range res.srcMask {
+			res.stats.PersonsByVendors[bits.OnesCount16(m)]++
+		}
+		return
+	}
 	w := (len(res.sources) + 63) / 64
 	set := make([]uint64, persons*w)
 	for i, p := range res.person {

@@ -3,6 +3,7 @@ package resolve
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"regexp"
 	"strings"
@@ -341,6 +342,36 @@ func TestPersonsByVendors(t *testing.T) {
 	want := `{"persons":3,"records":6,"blocked_identifier_values":0,"identifiers_over_limit":0,"conflicts_skipped":0,"persons_by_vendor_count":{"1":2,"2":1}}`
 	if string(js) != want {
 		t.Fatalf("summary %s, want %s", js, want)
+	}
+}
+
+// With more sources than a person's mask holds (16), end_users still
+// names each person's sources, from the records themselves.
+func TestManySources(t *testing.T) {
+	for _, n := range []int{3, 16, 17, 40} {
+		var rs []rec
+		for s := range n {
+			src := fmt.Sprintf("src%02d", s)
+			rs = append(rs, rec{src: src, id: "a", ext: "U1"}, rec{src: src, id: "b", ext: fmt.Sprintf("solo-%02d", s)})
+		}
+		o := resolveAll(t, Config{MaxRecordsPerIdentifier: 100}, rs, 5)
+		want := map[int]int64{n: 1, 1: int64(n)}
+		if got := o.stats.PersonsByVendors; !maps.Equal(got, want) {
+			t.Fatalf("%d sources: persons by number of vendors %v, want %v", n, got, want)
+		}
+		var all []any
+		for _, js := range o.users {
+			var row map[string]any
+			json.Unmarshal([]byte(js), &row)
+			if srcs := row["sources"].([]any); len(srcs) == n {
+				all = srcs
+			} else if len(srcs) != 1 || srcs[0] != "src"+strings.TrimPrefix(row["external_id"].(string), "solo-") {
+				t.Fatalf("%d sources: %v for %v", n, srcs, row["external_id"])
+			}
+		}
+		if len(all) != n || all[0] != "src00" || all[n-1] != fmt.Sprintf("src%02d", n-1) {
+			t.Fatalf("%d sources: the shared person's sources are %v", n, all)
+		}
 	}
 }
 
