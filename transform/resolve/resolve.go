@@ -259,7 +259,7 @@ type Result struct {
 	// Per person (index p); fields are at p*nFields+f.
 	pid     []uuid.UUID // zero until Annotate for record-keyed persons
 	created []int64
-	updated []int64 // the latest of the person's records, or noTime
+	updated []int64  // the latest of the person's records, or noTime
 	srcMask []uint16 // bit s: the person has a record of sources[s]; nil beyond 16 sources
 	// slot is the record whose value survives (by updated_at and priority),
 	// and once Annotate has seen that record, the value: -(ref+2), where ref
