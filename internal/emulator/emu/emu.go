@@ -6,10 +6,12 @@ package emu
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -398,4 +400,40 @@ func Count(log []Entry, status int) int {
 		}
 	}
 	return n
+}
+
+// Render is a record's JSON document as the vendor would send it,
+// json.Marshal's bytes. Emulators render a record when it is stored (and
+// again when a write changes it) and answer list requests by joining the
+// stored documents (Join): marshalling every record of every page again
+// would cost as much CPU as the client under test spends, on the same
+// cores (make bench serves 1M records). nil when the record cannot be
+// rendered, which a list answers with a 500.
+func Render(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// Join appends docs to b as a JSON array, brackets included; ok is false
+// when one of them is nil (not rendered).
+func Join(b []byte, docs [][]byte) (out []byte, ok bool) {
+	n := 2 + len(docs)
+	for _, d := range docs {
+		n += len(d)
+	}
+	b = slices.Grow(b, n)
+	b = append(b, '[')
+	for i, d := range docs {
+		if d == nil {
+			return b, false
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, d...)
+	}
+	return append(b, ']'), true
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,15 +55,16 @@ type Emulator struct {
 	// users are keyed by user_id, the customer's id. A write stores a new
 	// *User (with a new Metadata map) and resets sorted, never edits one in
 	// place: Records hands out shallow copies.
-	users    map[string]*User
-	sorted   []*User // users in the order of sortSpec; nil when stale
+	users    map[string]*stored
+	sorted   []*stored // users in the order of sortSpec; nil when stale
+	sortVals [][]any   // sorted's sort values
 	sortSpec string
 	searches int
 }
 
 // New returns an emulator holding users, accepting token as the management key.
 func New(token string, users []User) *Emulator {
-	e := &Emulator{token: token, users: map[string]*User{},
+	e := &Emulator{token: token, users: map[string]*stored{},
 		Server: emu.NewServer(errorBody, vendors.Of[vendors.Moesif].Limits)}
 	e.Insert(users...)
 	return e
@@ -160,8 +162,27 @@ func (e *Emulator) Insert(users ...User) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, u := range users {
-		e.users[u.UserID] = &u
+		e.put(&u)
 	}
+}
+
+// stored is a user as the emulator keeps it, with what a search answers
+// of it prepared when it is stored: its hit up to the sort values
+// (emu.Render's _id and _source), nil when it cannot be rendered, and its
+// dates' sort values (epoch millis).
+type stored struct {
+	*User
+	hit                           []byte
+	modified, firstSeen, lastSeen int64
+}
+
+// put stores u, replacing any user with its user_id; the caller holds e.mu.
+func (e *Emulator) put(u *User) {
+	s := &stored{User: u, modified: millis(u.ModifiedTime), firstSeen: millis(u.FirstSeenTime), lastSeen: millis(u.LastSeenTime)}
+	if src := emu.Render(u); src != nil {
+		s.hit = append(append(append([]byte(`{"_id":`), emu.Render(u.UserID)...), `,"_index":"users","_score":null,"_source":`...), src...)
+	}
+	e.users[u.UserID] = s
 	e.sorted = nil
 }
 
@@ -171,7 +192,7 @@ func (e *Emulator) Records() []User {
 	defer e.mu.Unlock()
 	out := make([]User, 0, len(e.users))
 	for _, u := range e.users {
-		out = append(out, *u)
+		out = append(out, *u.User)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].UserID < out[j].UserID })
 	return out
@@ -250,23 +271,51 @@ func (e *Emulator) search(w http.ResponseWriter, r *http.Request, call *emu.Call
 	}
 
 	e.mu.Lock()
-	users := e.order(keys)
+	users, vals := e.order(keys)
 	start := req.From
 	if after != nil {
-		start = sort.Search(len(users), func(i int) bool { return compare(keys, values(keys, users[i]), after) > 0 })
+		start = sort.Search(len(users), func(i int) bool { return compare(keys, vals[i], after) > 0 })
 	}
-	hits := []map[string]any{}
-	for _, u := range users[min(start, len(users)):min(start+size, len(users))] {
-		hits = append(hits, map[string]any{"_index": "users", "_id": u.UserID, "_score": nil, "_source": u, "sort": values(keys, u)})
+	// The answer is written as json.Marshal writes maps (keys sorted), each
+	// hit around its user's stored _source.
+	start = min(start, len(users))
+	page := users[start:min(start+size, len(users))]
+	n := 100
+	for _, u := range page {
+		n += len(u.hit) + 64
 	}
-	total := len(users)
+	body := append(make([]byte, 0, n), `{"hits":{"hits":[`...)
+	for i, u := range page {
+		if u.hit == nil {
+			e.mu.Unlock()
+			call.Error(w, http.StatusInternalServerError, "a user cannot be rendered")
+			return
+		}
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, u.hit...)
+		body = append(body, `,"sort":[`...)
+		for j, v := range vals[start+i] {
+			if j > 0 {
+				body = append(body, ',')
+			}
+			if n, ok := v.(int64); ok {
+				body = strconv.AppendInt(body, n, 10)
+			} else {
+				body = append(body, emu.Render(v)...)
+			}
+		}
+		body = append(body, "]}"...)
+	}
+	body = append(body, `],"max_score":null,"total":`...)
+	body = strconv.AppendInt(body, int64(len(users)), 10)
+	body = append(body, `},"timed_out":false,"took":2}`...)
 	e.searches++
 	status := http.StatusOK
 	if e.searches%2 == 0 { // older API versions answered 201; clients must take both
 		status = http.StatusCreated
 	}
-	body, _ := json.Marshal(map[string]any{"took": 2, "timed_out": false,
-		"hits": map[string]any{"total": total, "max_score": nil, "hits": hits}})
 	e.mu.Unlock()
 	call.Reply(w, status, body)
 }
@@ -352,43 +401,47 @@ func parseAfter(keys []key, raw []json.RawMessage) ([]any, error) {
 	return out, nil
 }
 
-// order returns the users sorted by keys, cached until the data changes.
-func (e *Emulator) order(keys []key) []*User {
+// order returns the users sorted by keys, and their sort values, cached
+// until the data changes.
+func (e *Emulator) order(keys []key) ([]*stored, [][]any) {
 	spec := fmt.Sprint(keys)
 	if e.sorted != nil && e.sortSpec == spec {
-		return e.sorted
+		return e.sorted, e.sortVals
 	}
-	users := make([]*User, 0, len(e.users))
+	type entry struct {
+		u    *stored
+		vals []any
+	}
+	all := make([]entry, 0, len(e.users))
 	for _, u := range e.users {
-		users = append(users, u)
+		all = append(all, entry{u, values(keys, u)})
 	}
-	vals := make(map[*User][]any, len(users))
-	for _, u := range users {
-		vals[u] = values(keys, u)
-	}
-	sort.Slice(users, func(i, j int) bool {
-		if c := compare(keys, vals[users[i]], vals[users[j]]); c != 0 {
-			return c < 0
+	slices.SortFunc(all, func(a, b entry) int {
+		if c := compare(keys, a.vals, b.vals); c != 0 {
+			return c
 		}
-		return users[i].UserID < users[j].UserID // a stable order for equal keys
+		return strings.Compare(a.u.UserID, b.u.UserID) // a stable order for equal keys
 	})
-	e.sorted, e.sortSpec = users, spec
-	return users
+	e.sorted, e.sortVals, e.sortSpec = make([]*stored, len(all)), make([][]any, len(all)), spec
+	for i, x := range all {
+		e.sorted[i], e.sortVals[i] = x.u, x.vals
+	}
+	return e.sorted, e.sortVals
 }
 
 // values are a user's sort values, as the hit's "sort" array carries them.
-func values(keys []key, u *User) []any {
+func values(keys []key, u *stored) []any {
 	out := make([]any, len(keys))
 	for i, k := range keys {
 		switch k.field {
 		case "_id":
 			out[i] = u.UserID
 		case "modified_time":
-			out[i] = millis(u.ModifiedTime)
+			out[i] = u.modified
 		case "first_seen_time":
-			out[i] = millis(u.FirstSeenTime)
+			out[i] = u.firstSeen
 		case "last_seen_time":
-			out[i] = millis(u.LastSeenTime)
+			out[i] = u.lastSeen
 		}
 	}
 	return out
