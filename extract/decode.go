@@ -26,6 +26,32 @@ import (
 type Page struct {
 	Body  string
 	Items []string
+	buf   Body
+}
+
+// Body reads response bodies whole, into a buffer kept from one response to
+// the next: a page's text costs one allocation and one copy (the string),
+// where io.ReadAll grows its buffer (allocating, zeroing and copying) a
+// dozen times over for a page of a megabyte. The zero value is ready.
+type Body struct{ buf []byte }
+
+// Read returns what r holds, and the error that stopped it early (io.EOF
+// is none) with what came before it.
+func (b *Body) Read(r io.Reader) (string, error) {
+	b.buf = b.buf[:0]
+	for {
+		if len(b.buf) == cap(b.buf) {
+			b.buf = append(b.buf, 0)[:len(b.buf)]
+		}
+		n, err := r.Read(b.buf[len(b.buf):cap(b.buf)])
+		b.buf = b.buf[:len(b.buf)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return string(b.buf), err
+		}
+	}
 }
 
 // DecodeArray reads a JSON array of records. A body of another shape (or
@@ -33,9 +59,9 @@ type Page struct {
 // wrong with it (null is no records).
 func (p *Page) DecodeArray(r io.Reader) error {
 	p.Items = p.Items[:0] // a retried response starts over
-	body, err := io.ReadAll(r)
+	body, err := p.buf.Read(r)
+	p.Body = body
 	if err == nil {
-		p.Body = string(body)
 		if p.splitArray(p.Body) {
 			return nil
 		}
@@ -43,7 +69,7 @@ func (p *Page) DecodeArray(r io.Reader) error {
 	}
 	// A read error reaches the decoder after the bytes before it, as it did
 	// when the decoder read the body itself.
-	in := io.Reader(bytes.NewReader(body))
+	in := io.Reader(strings.NewReader(body))
 	if err != nil {
 		in = io.MultiReader(in, failing{err})
 	}
@@ -135,15 +161,15 @@ func Broken(err error) bool {
 // goes through the decoder.
 func (p *Page) DecodeArrayField(r io.Reader, key string, other func(key string, dec *json.Decoder) error) error {
 	p.Items = p.Items[:0] // a retried response starts over
-	body, err := io.ReadAll(r)
+	body, err := p.buf.Read(r)
+	p.Body = body
 	if err == nil {
-		p.Body = string(body)
 		if ok, err := p.splitField(p.Body, key, other); ok {
 			return err
 		}
 		p.Items = p.Items[:0]
 	}
-	in := io.Reader(bytes.NewReader(body))
+	in := io.Reader(strings.NewReader(body))
 	if err != nil {
 		in = io.MultiReader(in, failing{err})
 	}

@@ -42,17 +42,27 @@ func (e *Extractor) Source() string { return vendors.Dixa }
 func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	c := e.opt.Client
 	c.Counter = w
-	target := c.Endpoint("/v1/endusers?pageLimit=" + strconv.Itoa(e.opt.PageSize))
 	var (
+		target = c.Endpoint("/v1/endusers?pageLimit=" + strconv.Itoa(e.opt.PageSize))
+		next   string // the last page's next link, followed by the next fetch
+		n      int    // the number of the last page fetched
 		recDec Decoder
-		items  extract.Page
-		recs   []record
 	)
-	for page := 1; ; page++ {
-		var next string
+	fetch := func(ctx context.Context, p *response) (bool, error) {
+		if n > 0 {
+			link, err := c.Link(next)
+			if err != nil {
+				return false, fmt.Errorf("dixa: page %d: %w", n, err)
+			}
+			if link == target {
+				return false, fmt.Errorf("dixa: page %d links to itself", n)
+			}
+			target = link
+		}
+		n++
 		err := c.Do(ctx, http.MethodGet, target, nil, func(_ int, body io.Reader) error {
 			next = ""
-			err := items.DecodeArrayField(body, "data", func(key string, dec *json.Decoder) error {
+			err := p.items.DecodeArrayField(body, "data", func(key string, dec *json.Decoder) error {
 				if key != "meta" {
 					var skip json.RawMessage
 					return dec.Decode(&skip)
@@ -73,38 +83,38 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 			}
 			// Records are decoded (and so checked) while the response is
 			// in hand: a page holding one that is not JSON is retried.
-			recs = recs[:0]
-			for _, raw := range items.Items {
+			p.recs = p.recs[:0]
+			for _, raw := range p.items.Items {
 				u, err := recDec.Decode(raw)
 				if extract.Broken(err) {
-					return items.Invalid("data")
+					return p.items.Invalid("data")
 				}
-				recs = append(recs, record{u, err, raw})
+				p.recs = append(p.recs, record{u, err, raw})
 			}
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("dixa: reading page %d: %w", page, err)
+			return false, fmt.Errorf("dixa: reading page %d: %w", n, err)
 		}
-		for _, r := range recs {
+		// An empty page ends the scan even when Dixa still offers a next link.
+		return len(p.items.Items) > 0 && next != "", nil
+	}
+	emit := func(p *response) error {
+		for _, r := range p.recs {
 			if err := emit(w, r); err != nil {
 				return err
 			}
 		}
 		w.Page()
-		// An empty page ends the scan even when Dixa still offers a next link.
-		if len(items.Items) == 0 || next == "" {
-			return nil
-		}
-		link, err := c.Link(next)
-		if err != nil {
-			return fmt.Errorf("dixa: page %d: %w", page, err)
-		}
-		if link == target {
-			return fmt.Errorf("dixa: page %d links to itself", page)
-		}
-		target = link
+		return nil
 	}
+	return extract.Ahead(ctx, fetch, emit)
+}
+
+// response is one page, decoded.
+type response struct {
+	items extract.Page
+	recs  []record
 }
 
 // record is one decoded record of a page.

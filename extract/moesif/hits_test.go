@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"etl/extract"
 )
 
 var hitsCases = []string{
@@ -31,7 +33,7 @@ var hitsCases = []string{
 // readChecked is readHits and what the extractor does next: each hit
 // checked as it is decoded, a hit that is not JSON making the page invalid.
 func readChecked(r io.Reader) ([]string, int64, error) {
-	body, hits, n, err := readHits(r)
+	body, hits, n, err := readHits(r, new(extract.Body))
 	if err != nil {
 		return hits, n, err
 	}
@@ -72,7 +74,7 @@ func TestReadHitsTotal(t *testing.T) {
 		`{"hits":{"total":{"value":7,"relation":"gte"},"hits":[]}}`: -1, `{"hits":{"hits":[]}}`: -1, `{"hits":{"Total":3,"hits":[]}}`: 3,
 		`{"hits":{"total":null,"hits":[]}}`: -1,
 	} {
-		if _, _, n, err := readHits(strings.NewReader(body)); err != nil || n != want {
+		if _, _, n, err := readHits(strings.NewReader(body), new(extract.Body)); err != nil || n != want {
 			t.Errorf("%s: total %d (%v), want %d", body, n, err, want)
 		}
 	}

@@ -4,7 +4,6 @@
 package moesif
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,26 +64,34 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	target := c.Endpoint("/v1/search/~/search/users")
 	var (
 		after json.RawMessage // the last hit's sort values, passed back verbatim
+		last  string          // the last page's last hit, whose sort the next fetch pages on
+		n     int             // the number of the last page fetched
 		dec   Decoder
-		hits  []string
-		recs  []record
 	)
-	for page := 1; ; page++ {
+	fetch := func(ctx context.Context, p *response) (bool, error) {
+		if n > 0 {
+			var h hit
+			if err := json.Unmarshal([]byte(last), &h); err != nil || len(h.Sort) == 0 || string(h.Sort) == "null" {
+				return false, fmt.Errorf("moesif: page %d: the last hit has no sort values to page on", n)
+			}
+			after = h.Sort
+		}
+		n++
 		body, err := json.Marshal(searchBody{Size: e.opt.PageSize, Sort: order, SearchAfter: after})
 		if err != nil {
-			return err
+			return false, err
 		}
-		total := int64(-1)
+		p.total = -1
 		err = c.Do(ctx, http.MethodPost, target, body, func(_ int, r io.Reader) error {
 			var body string
 			var err error
-			if body, hits, total, err = readHits(r); err != nil {
+			if body, p.hits, p.total, err = readHits(r, &p.body); err != nil {
 				return err
 			}
 			// Records are decoded (and so checked) while the response is
 			// in hand: a page holding one that is not JSON is retried.
-			recs = recs[:0]
-			for _, raw := range hits {
+			p.recs = p.recs[:0]
+			for _, raw := range p.hits {
 				rec, broken := dec.hit(raw)
 				if broken {
 					_, _, err := decodeHits(strings.NewReader(body))
@@ -93,31 +100,40 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 					}
 					return err
 				}
-				recs = append(recs, rec)
+				p.recs = append(p.recs, rec)
 			}
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("moesif: reading page %d: %w", page, err)
+			return false, fmt.Errorf("moesif: reading page %d: %w", n, err)
 		}
-		if total >= 0 {
-			w.SetTotal(total)
+		if len(p.hits) < e.opt.PageSize {
+			return false, nil
 		}
-		for _, r := range recs {
+		last = p.hits[len(p.hits)-1]
+		return true, nil
+	}
+	emit := func(p *response) error {
+		if p.total >= 0 {
+			w.SetTotal(p.total)
+		}
+		for _, r := range p.recs {
 			if err := emit(w, r); err != nil {
 				return err
 			}
 		}
 		w.Page()
-		if len(hits) < e.opt.PageSize {
-			return nil
-		}
-		var last hit
-		if err := json.Unmarshal([]byte(hits[len(hits)-1]), &last); err != nil || len(last.Sort) == 0 || string(last.Sort) == "null" {
-			return fmt.Errorf("moesif: page %d: the last hit has no sort values to page on", page)
-		}
-		after = last.Sort
+		return nil
 	}
+	return extract.Ahead(ctx, fetch, emit)
+}
+
+// response is one page, decoded.
+type response struct {
+	body  extract.Body
+	hits  []string
+	total int64 // hits.total; -1 when the response gives none
+	recs  []record
 }
 
 // record is one decoded hit of a page: a user, or why not.
@@ -206,16 +222,16 @@ func cutHit(raw string) (id, source string, hasSource, ok bool) {
 // gives none). The body is read whole and, when it is of the usual shape,
 // the hits are cut out of it directly (the rest checked as it is cut); any
 // other body goes through the decoder, which says what is wrong with it.
-func readHits(r io.Reader) (string, []string, int64, error) {
-	body, err := io.ReadAll(r)
+func readHits(r io.Reader, buf *extract.Body) (string, []string, int64, error) {
+	body, err := buf.Read(r)
 	if err == nil {
-		if hits, n, ok := cutHits(string(body)); ok {
-			return string(body), hits, n, nil
+		if hits, n, ok := cutHits(body); ok {
+			return body, hits, n, nil
 		}
 	}
 	// A read error reaches the decoder after the bytes before it, as it did
 	// when the decoder read the body itself.
-	in := io.Reader(bytes.NewReader(body))
+	in := io.Reader(strings.NewReader(body))
 	if err != nil {
 		in = io.MultiReader(in, failing{err})
 	}
@@ -224,7 +240,7 @@ func readHits(r io.Reader) (string, []string, int64, error) {
 	for i, h := range raws {
 		hits[i] = string(h)
 	}
-	return string(body), hits, n, err
+	return body, hits, n, err
 }
 
 type failing struct{ err error }

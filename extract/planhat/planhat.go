@@ -43,47 +43,52 @@ func (e *Extractor) Source() string { return vendors.Planhat }
 func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	c := e.opt.Client
 	c.Counter = w
-	var (
-		dec  Decoder
-		page extract.Page
-		recs []record
-	)
-	for offset := 0; ; {
+	var dec Decoder
+	offset := 0
+	fetch := func(ctx context.Context, p *response) (bool, error) {
 		// Archived users are always listed and skipped here: were they left
 		// out by the server, archiving one during the scan would shift the
 		// offsets and make the next page skip a live user.
 		q := url.Values{"limit": {strconv.Itoa(e.opt.PageSize)}, "offset": {strconv.Itoa(offset)}, "sort": {"_id"}, "archived": {"true"}}
 		err := c.Do(ctx, http.MethodGet, c.Endpoint("/endusers?"+q.Encode()), nil, func(_ int, body io.Reader) error {
-			if err := page.DecodeArray(body); err != nil {
+			if err := p.items.DecodeArray(body); err != nil {
 				return err
 			}
 			// Records are decoded (and so checked) while the response is
 			// in hand: a page holding one that is not JSON is retried.
-			recs = recs[:0]
-			for _, raw := range page.Items {
+			p.recs = p.recs[:0]
+			for _, raw := range p.items.Items {
 				u, err := dec.Decode(raw)
 				if extract.Broken(err) {
-					return page.Invalid("")
+					return p.items.Invalid("")
 				}
-				recs = append(recs, record{u, err, raw})
+				p.recs = append(p.recs, record{u, err, raw})
 			}
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("planhat: reading offset %d: %w", offset, err)
+			return false, fmt.Errorf("planhat: reading offset %d: %w", offset, err)
 		}
-		for _, r := range recs {
+		// A short page is the last; never trust a page longer than asked for.
+		offset += len(p.items.Items)
+		return len(p.items.Items) >= e.opt.PageSize, nil
+	}
+	emit := func(p *response) error {
+		for _, r := range p.recs {
 			if err := e.emit(w, r); err != nil {
 				return err
 			}
 		}
 		w.Page()
-		// A short page is the last; never trust a page longer than asked for.
-		if len(page.Items) < e.opt.PageSize {
-			return nil
-		}
-		offset += len(page.Items)
+		return nil
 	}
+	return extract.Ahead(ctx, fetch, emit)
+}
+
+// response is one page, decoded.
+type response struct {
+	items extract.Page
+	recs  []record
 }
 
 // record is one decoded record of a page.
