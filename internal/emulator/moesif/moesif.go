@@ -57,7 +57,6 @@ type Emulator struct {
 	// place: Records hands out shallow copies.
 	users    map[string]*stored
 	sorted   []*stored // users in the order of sortSpec; nil when stale
-	sortVals [][]any   // sorted's sort values
 	sortSpec string
 	searches int
 }
@@ -172,15 +171,19 @@ func (e *Emulator) Insert(users ...User) {
 // dates' sort values (epoch millis).
 type stored struct {
 	*User
-	hit                           []byte
-	modified, firstSeen, lastSeen int64
+	hit   []byte
+	id    []byte            // user_id rendered: the _id sort value
+	times [len(dates)]int64 // the dates' sort values (epoch millis)
 }
 
 // put stores u, replacing any user with its user_id; the caller holds e.mu.
 func (e *Emulator) put(u *User) {
-	s := &stored{User: u, modified: millis(u.ModifiedTime), firstSeen: millis(u.FirstSeenTime), lastSeen: millis(u.LastSeenTime)}
+	s := &stored{User: u, id: emu.Render(u.UserID)}
+	for i, d := range dates {
+		s.times[i] = millis(*d.of(u))
+	}
 	if src := emu.Render(u); src != nil {
-		s.hit = append(append(append([]byte(`{"_id":`), emu.Render(u.UserID)...), `,"_index":"users","_score":null,"_source":`...), src...)
+		s.hit = append(append(append([]byte(`{"_id":`), s.id...), `,"_index":"users","_score":null,"_source":`...), src...)
 	}
 	e.users[u.UserID] = s
 	e.sorted = nil
@@ -228,6 +231,17 @@ type request struct {
 type key struct {
 	field string
 	desc  bool
+	date  int // 1 + the field's index in dates; 0 for _id
+}
+
+// dates are the date fields a search sorts on.
+var dates = [...]struct {
+	field string
+	of    func(*User) *string
+}{
+	{"modified_time", func(u *User) *string { return &u.ModifiedTime }},
+	{"first_seen_time", func(u *User) *string { return &u.FirstSeenTime }},
+	{"last_seen_time", func(u *User) *string { return &u.LastSeenTime }},
 }
 
 func (e *Emulator) search(w http.ResponseWriter, r *http.Request, call *emu.Call) {
@@ -271,10 +285,10 @@ func (e *Emulator) search(w http.ResponseWriter, r *http.Request, call *emu.Call
 	}
 
 	e.mu.Lock()
-	users, vals := e.order(keys)
+	users := e.order(keys)
 	start := req.From
 	if after != nil {
-		start = sort.Search(len(users), func(i int) bool { return compare(keys, vals[i], after) > 0 })
+		start = sort.Search(len(users), func(i int) bool { return compareAfter(keys, users[i], after) > 0 })
 	}
 	// The answer is written as json.Marshal writes maps (keys sorted), each
 	// hit around its user's stored _source.
@@ -296,14 +310,14 @@ func (e *Emulator) search(w http.ResponseWriter, r *http.Request, call *emu.Call
 		}
 		body = append(body, u.hit...)
 		body = append(body, `,"sort":[`...)
-		for j, v := range vals[start+i] {
+		for j, k := range keys {
 			if j > 0 {
 				body = append(body, ',')
 			}
-			if n, ok := v.(int64); ok {
-				body = strconv.AppendInt(body, n, 10)
+			if k.date == 0 {
+				body = append(body, u.id...)
 			} else {
-				body = append(body, emu.Render(v)...)
+				body = strconv.AppendInt(body, u.times[k.date-1], 10)
 			}
 		}
 		body = append(body, "]}"...)
@@ -366,9 +380,12 @@ func parseSort(items []json.RawMessage) ([]key, error) {
 				}
 			}
 		}
-		switch k.field {
-		case "_id", "modified_time", "first_seen_time", "last_seen_time":
-		default:
+		for i, d := range dates {
+			if d.field == k.field {
+				k.date = i + 1
+			}
+		}
+		if k.date == 0 && k.field != "_id" {
 			return nil, fmt.Errorf("the emulator cannot sort on %q", k.field)
 		}
 		keys = append(keys, k)
@@ -401,50 +418,48 @@ func parseAfter(keys []key, raw []json.RawMessage) ([]any, error) {
 	return out, nil
 }
 
-// order returns the users sorted by keys, and their sort values, cached
-// until the data changes.
-func (e *Emulator) order(keys []key) ([]*stored, [][]any) {
+// order returns the users sorted by keys, cached until the data changes.
+func (e *Emulator) order(keys []key) []*stored {
 	spec := fmt.Sprint(keys)
 	if e.sorted != nil && e.sortSpec == spec {
-		return e.sorted, e.sortVals
+		return e.sorted
 	}
-	type entry struct {
-		u    *stored
-		vals []any
-	}
-	all := make([]entry, 0, len(e.users))
+	users := make([]*stored, 0, len(e.users))
 	for _, u := range e.users {
-		all = append(all, entry{u, values(keys, u)})
+		users = append(users, u)
 	}
-	slices.SortFunc(all, func(a, b entry) int {
-		if c := compare(keys, a.vals, b.vals); c != 0 {
-			return c
+	slices.SortFunc(users, func(a, b *stored) int {
+		for _, k := range keys {
+			var c int
+			if k.date == 0 {
+				c = strings.Compare(a.UserID, b.UserID)
+			} else {
+				c = cmp.Compare(a.times[k.date-1], b.times[k.date-1])
+			}
+			if k.desc {
+				c = -c
+			}
+			if c != 0 {
+				return c
+			}
 		}
-		return strings.Compare(a.u.UserID, b.u.UserID) // a stable order for equal keys
+		return strings.Compare(a.UserID, b.UserID) // a stable order for equal keys
 	})
-	e.sorted, e.sortVals, e.sortSpec = make([]*stored, len(all)), make([][]any, len(all)), spec
-	for i, x := range all {
-		e.sorted[i], e.sortVals[i] = x.u, x.vals
-	}
-	return e.sorted, e.sortVals
+	e.sorted, e.sortSpec = users, spec
+	return users
 }
 
-// values are a user's sort values, as the hit's "sort" array carries them.
-func values(keys []key, u *stored) []any {
-	out := make([]any, len(keys))
+// compareAfter compares u's sort values with search_after's.
+func compareAfter(keys []key, u *stored, after []any) int {
+	a := make([]any, len(keys))
 	for i, k := range keys {
-		switch k.field {
-		case "_id":
-			out[i] = u.UserID
-		case "modified_time":
-			out[i] = u.modified
-		case "first_seen_time":
-			out[i] = u.firstSeen
-		case "last_seen_time":
-			out[i] = u.lastSeen
+		if k.date == 0 {
+			a[i] = u.UserID
+		} else {
+			a[i] = u.times[k.date-1]
 		}
 	}
-	return out
+	return compare(keys, a, after)
 }
 
 func compare(keys []key, a, b []any) int {

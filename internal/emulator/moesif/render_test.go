@@ -26,7 +26,7 @@ func TestSearchAsMarshalled(t *testing.T) {
 			t.Fatal(err)
 		}
 		em.mu.Lock()
-		sorted, _ := em.order(keys)
+		sorted := em.order(keys)
 		var users []*User
 		for _, s := range sorted {
 			users = append(users, s.User)
@@ -57,6 +57,7 @@ func TestSearchAsMarshalled(t *testing.T) {
 	const byTime = `[{"modified_time":"asc"},{"_id":"asc"}]`
 	check("as stored", byTime)
 	check("by id, descending", `[{"_id":{"order":"desc"}}]`)
+	check("by first and last seen", `[{"first_seen_time":"desc"},"last_seen_time",{"_id":"asc"}]`)
 	c := em.Collector("app")
 	req := httptest.NewRequest(http.MethodPost, "/v1/users/batch", strings.NewReader(
 		`[{"user_id":"u<&>","metadata":{"first_name":"Änne <x>"}},{"user_id":"new","metadata":{"email":"new@x.example"}}]`))
