@@ -60,9 +60,11 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 			target = link
 		}
 		n++
-		err := c.Do(ctx, http.MethodGet, target, nil, func(_ int, body io.Reader) error {
+		err := c.Do(ctx, http.MethodGet, target, nil, func(_ int, body io.Reader) (err error) {
 			next = ""
-			err := p.items.DecodeArrayField(body, "data", func(key string, dec *json.Decoder) error {
+			// Records are decoded (and so checked) while the response is
+			// in hand: a page holding one that is not JSON is retried.
+			p.recs, err = extract.DecodeRecords(&p.items, body, "data", func(key string, dec *json.Decoder) error {
 				if key != "meta" {
 					var skip json.RawMessage
 					return dec.Decode(&skip)
@@ -77,31 +79,18 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 					next = *meta.Next
 				}
 				return nil
-			})
-			if err != nil {
-				return err
-			}
-			// Records are decoded (and so checked) while the response is
-			// in hand: a page holding one that is not JSON is retried.
-			p.recs = p.recs[:0]
-			for _, raw := range p.items.Items {
-				u, err := recDec.Decode(raw)
-				if extract.Broken(err) {
-					return p.items.Invalid("data")
-				}
-				p.recs = append(p.recs, record{u, err, raw})
-			}
-			return nil
+			}, &recDec, p.recs)
+			return err
 		})
 		if err != nil {
 			return false, fmt.Errorf("dixa: reading page %d: %w", n, err)
 		}
 		// An empty page ends the scan even when Dixa still offers a next link.
-		return len(p.items.Items) > 0 && next != "", nil
+		return len(p.recs) > 0 && next != "", nil
 	}
 	emit := func(p *response) error {
-		for _, r := range p.recs {
-			if err := emit(w, r); err != nil {
+		for i := range p.recs {
+			if err := emit(w, &p.recs[i]); err != nil {
 				return err
 			}
 		}
@@ -114,19 +103,12 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 // response is one page, decoded.
 type response struct {
 	items extract.Page
-	recs  []record
+	recs  []extract.Record[User]
 }
 
-// record is one decoded record of a page.
-type record struct {
-	u   User
-	err error
-	raw string
-}
-
-func emit(w *extract.Writer, r record) error {
-	if r.err != nil {
-		return w.Reject(extract.GuessID([]byte(r.raw), "id"), r.err.Error(), []byte(r.raw))
+func emit(w *extract.Writer, r *extract.Record[User]) error {
+	if r.Err != nil {
+		return w.Reject(extract.GuessID([]byte(r.Raw), "id"), r.Err.Error(), []byte(r.Raw))
 	}
-	return w.Append(&r.u.Row)
+	return w.Append(&r.U.Row)
 }

@@ -50,32 +50,22 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 		// out by the server, archiving one during the scan would shift the
 		// offsets and make the next page skip a live user.
 		q := url.Values{"limit": {strconv.Itoa(e.opt.PageSize)}, "offset": {strconv.Itoa(offset)}, "sort": {"_id"}, "archived": {"true"}}
-		err := c.Do(ctx, http.MethodGet, c.Endpoint("/endusers?"+q.Encode()), nil, func(_ int, body io.Reader) error {
-			if err := p.items.DecodeArray(body); err != nil {
-				return err
-			}
+		err := c.Do(ctx, http.MethodGet, c.Endpoint("/endusers?"+q.Encode()), nil, func(_ int, body io.Reader) (err error) {
 			// Records are decoded (and so checked) while the response is
 			// in hand: a page holding one that is not JSON is retried.
-			p.recs = p.recs[:0]
-			for _, raw := range p.items.Items {
-				u, err := dec.Decode(raw)
-				if extract.Broken(err) {
-					return p.items.Invalid("")
-				}
-				p.recs = append(p.recs, record{u, err, raw})
-			}
-			return nil
+			p.recs, err = extract.DecodeRecords(&p.items, body, "", nil, &dec, p.recs)
+			return err
 		})
 		if err != nil {
 			return false, fmt.Errorf("planhat: reading offset %d: %w", offset, err)
 		}
 		// A short page is the last; never trust a page longer than asked for.
-		offset += len(p.items.Items)
-		return len(p.items.Items) >= e.opt.PageSize, nil
+		offset += len(p.recs)
+		return len(p.recs) >= e.opt.PageSize, nil
 	}
 	emit := func(p *response) error {
-		for _, r := range p.recs {
-			if err := e.emit(w, r); err != nil {
+		for i := range p.recs {
+			if err := e.emit(w, &p.recs[i]); err != nil {
 				return err
 			}
 		}
@@ -88,23 +78,16 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 // response is one page, decoded.
 type response struct {
 	items extract.Page
-	recs  []record
+	recs  []extract.Record[User]
 }
 
-// record is one decoded record of a page.
-type record struct {
-	u   User
-	err error
-	raw string
-}
-
-func (e *Extractor) emit(w *extract.Writer, r record) error {
-	if r.err != nil {
-		return w.Reject(extract.GuessID([]byte(r.raw), "_id"), r.err.Error(), []byte(r.raw))
+func (e *Extractor) emit(w *extract.Writer, r *extract.Record[User]) error {
+	if r.Err != nil {
+		return w.Reject(extract.GuessID([]byte(r.Raw), "_id"), r.Err.Error(), []byte(r.Raw))
 	}
-	if r.u.Archived && !e.opt.IncludeArchived {
+	if r.U.Archived && !e.opt.IncludeArchived {
 		w.Skip()
 		return nil
 	}
-	return w.Append(&r.u.Row)
+	return w.Append(&r.U.Row)
 }

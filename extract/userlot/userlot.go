@@ -48,21 +48,11 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 		n++
 		p.n = n
 		q := url.Values{"page": {strconv.Itoa(n)}, "per_page": {strconv.Itoa(e.opt.PageSize)}}
-		err := c.Do(ctx, http.MethodGet, c.Endpoint("/api/v1/end_users?"+q.Encode()), nil, func(_ int, body io.Reader) error {
-			if err := p.items.DecodeArray(body); err != nil {
-				return err
-			}
+		err := c.Do(ctx, http.MethodGet, c.Endpoint("/api/v1/end_users?"+q.Encode()), nil, func(_ int, body io.Reader) (err error) {
 			// Records are decoded (and so checked) while the response is
 			// in hand: a page holding one that is not JSON is retried.
-			p.recs = p.recs[:0]
-			for _, raw := range p.items.Items {
-				u, err := dec.Decode(raw)
-				if extract.Broken(err) {
-					return p.items.Invalid("")
-				}
-				p.recs = append(p.recs, record{u, err, raw})
-			}
-			return nil
+			p.recs, err = extract.DecodeRecords(&p.items, body, "", nil, &dec, p.recs)
+			return err
 		})
 		if err != nil {
 			return false, fmt.Errorf("userlot: reading page %d: %w", n, err)
@@ -73,8 +63,8 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	}
 	emit := func(p *response) error {
 		before := w.Stats.Extracted + w.Stats.Rejected
-		for _, r := range p.recs {
-			if err := emit(w, r); err != nil {
+		for i := range p.recs {
+			if err := emit(w, &p.recs[i]); err != nil {
 				return err
 			}
 		}
@@ -93,19 +83,12 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 type response struct {
 	n     int // its number
 	items extract.Page
-	recs  []record
+	recs  []extract.Record[User]
 }
 
-// record is one decoded record of a page.
-type record struct {
-	u   User
-	err error
-	raw string
-}
-
-func emit(w *extract.Writer, r record) error {
-	if r.err != nil {
-		return w.Reject(extract.GuessID([]byte(r.raw), "id"), r.err.Error(), []byte(r.raw))
+func emit(w *extract.Writer, r *extract.Record[User]) error {
+	if r.Err != nil {
+		return w.Reject(extract.GuessID([]byte(r.Raw), "id"), r.Err.Error(), []byte(r.Raw))
 	}
-	return w.Append(&r.u.Row)
+	return w.Append(&r.U.Row)
 }
