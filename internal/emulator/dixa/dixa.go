@@ -261,7 +261,7 @@ func (e *Emulator) list(w http.ResponseWriter, r *http.Request, call *emu.Call) 
 		m.Previous = e.link(r, q, cursor{Offset: max(0, cur.Offset-cur.Limit), Limit: cur.Limit})
 	}
 	// {"data":[…],"meta":{…}}, as json.Marshal writes the two fields.
-	body, ok := emu.Join([]byte(`{"data":`), page)
+	body, ok := emu.Join(append(emu.Body(), `{"data":`...), page)
 	if !ok {
 		call.Error(w, http.StatusInternalServerError, "An end user cannot be rendered")
 		return

@@ -298,7 +298,7 @@ func (e *Emulator) search(w http.ResponseWriter, r *http.Request, call *emu.Call
 	for _, u := range page {
 		n += len(u.hit) + 64
 	}
-	body := append(make([]byte, 0, n), `{"hits":{"hits":[`...)
+	body := append(slices.Grow(emu.Body(), n), `{"hits":{"hits":[`...)
 	for i, u := range page {
 		if u.hit == nil {
 			e.mu.Unlock()

@@ -241,7 +241,7 @@ func (e *Emulator) list(w http.ResponseWriter, r *http.Request, call *emu.Call) 
 	e.lists++
 	n := e.lists
 	e.mu.Unlock()
-	body, ok := emu.Join(nil, page)
+	body, ok := emu.Join(emu.Body(), page)
 	if !ok {
 		call.Error(w, http.StatusInternalServerError, "an end user cannot be rendered")
 		return

@@ -248,7 +248,7 @@ func (e *Emulator) list(w http.ResponseWriter, r *http.Request, call *emu.Call) 
 		}
 	}
 	e.mu.Unlock()
-	body, ok := emu.Join(nil, out)
+	body, ok := emu.Join(emu.Body(), out)
 	if !ok {
 		call.Error(w, http.StatusInternalServerError, "An end user cannot be rendered")
 		return
