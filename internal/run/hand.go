@@ -60,10 +60,13 @@ var handBudget = func() int64 {
 }
 
 func newHand(r *resolve.Resolver) *hand {
-	h := &hand{r: r, adds: make(chan added, 16), done: make(chan struct{}), budget: handBudget(), sources: map[string]*held{}}
+	adds := make(chan added, 16)
+	h := &hand{r: r, adds: adds, done: make(chan struct{}), budget: handBudget(), sources: map[string]*held{}}
+	// The goroutine ranges over its own copy of the channel: wait may clear
+	// h.adds before the goroutine first runs (a run failing at once).
 	go func() {
 		defer close(h.done)
-		for a := range h.adds {
+		for a := range adds {
 			h.keep(a.source, a.rec, r.Add(a.rec))
 		}
 	}()

@@ -107,7 +107,11 @@ fi
 if [ "$(cat "$cache/jinja2/.version" 2>/dev/null)" != "$JINJA2_DEB $MARKUPSAFE_DEB" ]; then
   echo "tools: fetching python3-jinja2 $JINJA2_DEB and python3-markupsafe $MARKUPSAFE_DEB from Debian's archive" >&2
   rm -rf "$cache/jinja2" && mkdir -p "$cache/jinja2/debs"
-  ( cd "$cache/jinja2/debs" && apt-get download -q "python3-jinja2=$JINJA2_DEB" "python3-markupsafe=$MARKUPSAFE_DEB" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true )
+  # The pinned versions; should the archive have replaced them (a security
+  # update), its current ones, said aloud.
+  ( cd "$cache/jinja2/debs" && { apt-get download -q "python3-jinja2=$JINJA2_DEB" "python3-markupsafe=$MARKUPSAFE_DEB" 2>&1 ||
+      { echo "tools: pinned Jinja2/MarkupSafe not in the archive; taking its current ones" >&2; apt-get download -q python3-jinja2 python3-markupsafe 2>&1; }; } |
+      grep -v '^W: Download is performed unsandboxed' >&2 || true )
   for deb in "$cache"/jinja2/debs/*.deb; do
     [ -f "$deb" ] || { echo "tools: apt-get download failed (is the Debian archive reachable, and the pinned version still there?)" >&2; exit 1; }
     dpkg-deb -x "$deb" "$cache/jinja2"
