@@ -26,6 +26,37 @@ import (
 type Page struct {
 	Body  string
 	Items []string
+	buf   Body
+	// While DecodeRecords reads the page: at decodes the record at an
+	// offset of the body in place (its end, or -1 to leave it), and taken
+	// lists the Items it decoded.
+	at    func(s string, at int) int
+	taken []int
+}
+
+// Body reads response bodies whole, into a buffer kept from one response to
+// the next: a page's text costs one allocation and one copy (the string),
+// where io.ReadAll grows its buffer (allocating, zeroing and copying) a
+// dozen times over for a page of a megabyte. The zero value is ready.
+type Body struct{ buf []byte }
+
+// Read returns what r holds, and the error that stopped it early (io.EOF
+// is none) with what came before it.
+func (b *Body) Read(r io.Reader) (string, error) {
+	b.buf = b.buf[:0]
+	for {
+		if len(b.buf) == cap(b.buf) {
+			b.buf = append(b.buf, 0)[:len(b.buf)]
+		}
+		n, err := r.Read(b.buf[len(b.buf):cap(b.buf)])
+		b.buf = b.buf[:len(b.buf)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return string(b.buf), err
+		}
+	}
 }
 
 // DecodeArray reads a JSON array of records. A body of another shape (or
@@ -33,17 +64,18 @@ type Page struct {
 // wrong with it (null is no records).
 func (p *Page) DecodeArray(r io.Reader) error {
 	p.Items = p.Items[:0] // a retried response starts over
-	body, err := io.ReadAll(r)
+	body, err := p.buf.Read(r)
+	p.Body = body
 	if err == nil {
-		p.Body = string(body)
 		if p.splitArray(p.Body) {
 			return nil
 		}
 		p.Items = p.Items[:0]
 	}
+	p.taken = p.taken[:0]
 	// A read error reaches the decoder after the bytes before it, as it did
 	// when the decoder read the body itself.
-	in := io.Reader(bytes.NewReader(body))
+	in := io.Reader(strings.NewReader(body))
 	if err != nil {
 		in = io.MultiReader(in, failing{err})
 	}
@@ -67,13 +99,27 @@ func (p *Page) splitArray(s string) bool {
 		return false
 	}
 	for first := true; sc.Element(first); first = false {
-		item, ok := sc.Pass()
+		item, ok := p.element(&sc, s)
 		if !ok {
 			return false
 		}
 		p.Items = append(p.Items, item)
 	}
 	return sc.End()
+}
+
+// element cuts out the array element sc is at: decoded in place (at),
+// or by its structure.
+func (p *Page) element(sc *jsonscan.Scanner, s string) (string, bool) {
+	if p.at != nil && sc.Peek() != 0 { // Peek skips the whitespace before it
+		start := sc.Offset()
+		if end := p.at(s, start); end > start {
+			p.taken = append(p.taken, len(p.Items))
+			sc.Seek(end)
+			return s[start:end], true
+		}
+	}
+	return sc.Pass()
 }
 
 func (p *Page) decodeArray(dec *json.Decoder) error {
@@ -96,6 +142,73 @@ func (p *Page) decodeArray(dec *json.Decoder) error {
 	}
 	_, err = dec.Token()
 	return err
+}
+
+// Record is one record of a page: its text, and what its decoder made of
+// it (a row, or why not).
+type Record[U any] struct {
+	Raw string
+	U   U
+	Err error
+}
+
+// RecordDecoder decodes a connector's records.
+type RecordDecoder[U any] interface {
+	// At decodes the record at offset at of s in place, reading it once
+	// and returning where it ends; ok is false when it leaves the record
+	// to Decode (an unusual form, or an error, which Decode words).
+	At(s string, at int) (u U, end int, ok bool)
+	// Decode decodes a record's text; a record that is not JSON is an
+	// error Broken reports.
+	Decode(raw string) (U, error)
+}
+
+// DecodeRecords reads a page (DecodeArray, or DecodeArrayField when key is
+// set) and decodes its records into out, in order: each in place, as the
+// page is read, where dec can, so that its bytes are read once; the others
+// cut out by the page's structure, then decoded by their text, as
+// DecodeArray and a loop over Items do. A record that is not JSON makes
+// the page invalid: the error is Invalid's.
+func DecodeRecords[U any](p *Page, r io.Reader, key string, other func(key string, dec *json.Decoder) error,
+	dec RecordDecoder[U], out []Record[U]) ([]Record[U], error) {
+	out = out[:0]
+	p.taken = p.taken[:0]
+	p.at = func(s string, at int) int {
+		u, end, ok := dec.At(s, at)
+		if !ok {
+			return -1
+		}
+		out = append(out, Record[U]{Raw: s[at:end], U: u})
+		return end
+	}
+	var err error
+	if key == "" {
+		err = p.DecodeArray(r)
+	} else {
+		err = p.DecodeArrayField(r, key, other)
+	}
+	p.at = nil
+	// The records decoded in place are those the page kept (none when it
+	// was read by encoding/json after all).
+	out = out[:len(p.taken)]
+	if err != nil || len(out) == len(p.Items) {
+		return out, err
+	}
+	all := make([]Record[U], 0, len(p.Items))
+	t := 0
+	for i, item := range p.Items {
+		if t < len(p.taken) && p.taken[t] == i {
+			all = append(all, out[t])
+			t++
+			continue
+		}
+		u, err := dec.Decode(item)
+		if Broken(err) {
+			return out[:0], p.Invalid(key)
+		}
+		all = append(all, Record[U]{Raw: item, U: u, Err: err})
+	}
+	return all, nil
 }
 
 // Invalid is the error encoding/json gives for the page's body, for a
@@ -135,15 +248,16 @@ func Broken(err error) bool {
 // goes through the decoder.
 func (p *Page) DecodeArrayField(r io.Reader, key string, other func(key string, dec *json.Decoder) error) error {
 	p.Items = p.Items[:0] // a retried response starts over
-	body, err := io.ReadAll(r)
+	body, err := p.buf.Read(r)
+	p.Body = body
 	if err == nil {
-		p.Body = string(body)
 		if ok, err := p.splitField(p.Body, key, other); ok {
 			return err
 		}
 		p.Items = p.Items[:0]
 	}
-	in := io.Reader(bytes.NewReader(body))
+	p.taken = p.taken[:0]
+	in := io.Reader(strings.NewReader(body))
 	if err != nil {
 		in = io.MultiReader(in, failing{err})
 	}
@@ -173,7 +287,7 @@ func (p *Page) splitField(s, key string, other func(key string, dec *json.Decode
 		case k == key && sc.Peek() == '[':
 			sc.Array()
 			for first := true; sc.Element(first); first = false {
-				item, ok := sc.Pass()
+				item, ok := p.element(&sc, s)
 				if !ok {
 					return false, nil
 				}

@@ -59,7 +59,7 @@ type Writer struct {
 	b    *array.RecordBuilder
 	n    int
 	seed maphash.Seed
-	seen map[uint64]uint64 // source_id hash → content hash
+	seen seen // source_id hash → content hash
 
 	normalise func(*Row) (reason string, ok bool)
 	refused   []schemas.Reject // normalise rejects of the batch being built
@@ -80,7 +80,7 @@ func NewWriter(source string, mem memory.Allocator, batchRows int, sink func(arr
 		batchRows = DefaultBatchRows
 	}
 	return &Writer{source: source, mem: mem, max: batchRows, sink: sink, rejects: rejects,
-		seed: maphash.MakeSeed(), seen: make(map[uint64]uint64), total: -1}
+		seed: maphash.MakeSeed(), total: -1}
 }
 
 // Normalise sets the cleaning every row gets before it is appended, so that
@@ -98,15 +98,15 @@ func (w *Writer) Source() string { return w.source }
 // content differs from the row kept, it also goes to rejects with the reason,
 // so nothing is lost silently.
 func (w *Writer) Append(r *Row) error {
-	attrs := ""
+	var attrs []byte
 	if len(r.Attributes) > 2 { // "{}" holds no custom field
-		attrs = string(r.Attributes)
+		attrs = r.Attributes
 	}
 	// 64-bit hashes keep the set small at millions of ids; a collision
 	// between two distinct ids (odds ~1e-8 at 10M) would drop one row.
 	h := maphash.String(w.seed, r.SourceID)
 	c := contentHash(w.seed, r, attrs)
-	if kept, dup := w.seen[h]; dup {
+	if kept, dup := w.seen.get(h); dup {
 		w.Stats.Duplicates++
 		if kept == c {
 			return nil
@@ -114,14 +114,14 @@ func (w *Writer) Append(r *Row) error {
 		raw, _ := json.Marshal(r)
 		return w.Reject(r.SourceID, "duplicate source_id with different content: the first record read was kept", raw)
 	}
-	w.seen[h] = c
+	w.seen.put(h, c)
 	w.Stats.Extracted++
 	if w.normalise != nil {
 		if reason, ok := w.normalise(r); !ok {
 			w.refused = append(w.refused, schemas.Reject{Stage: schemas.StageNormalise, Source: w.source, Reason: reason})
 			return w.flushIfFull()
 		}
-		attrs = string(r.Attributes)
+		attrs = r.Attributes
 	}
 	if w.b == nil {
 		w.b = array.NewRecordBuilder(w.mem, schemas.EndUserSources)
@@ -140,13 +140,15 @@ func (w *Writer) flushIfFull() error {
 }
 
 // contentHash digests every column of a row.
-func contentHash(seed maphash.Seed, r *Row, attrs string) uint64 {
+func contentHash(seed maphash.Seed, r *Row, attrs []byte) uint64 {
 	var h maphash.Hash
 	h.SetSeed(seed)
-	for _, s := range [...]string{r.Email, r.ExternalID, r.FirstName, r.LastName, r.Name, r.Phone, r.CompanyID, r.CompanyName, attrs} {
+	for _, s := range [...]string{r.Email, r.ExternalID, r.FirstName, r.LastName, r.Name, r.Phone, r.CompanyID, r.CompanyName} {
 		h.WriteString(s)
 		h.WriteByte(0)
 	}
+	h.Write(attrs)
+	h.WriteByte(0)
 	for _, list := range [2][]string{r.Emails, r.Tags} {
 		for _, s := range list {
 			h.WriteString(s)
@@ -240,7 +242,7 @@ func (w *Writer) Close() error {
 	return err
 }
 
-func appendRow(b *array.RecordBuilder, source string, r *Row, attrs string) {
+func appendRow(b *array.RecordBuilder, source string, r *Row, attrs []byte) {
 	b.Field(schemas.SrcSource).(*array.StringBuilder).Append(source)
 	b.Field(schemas.SrcSourceID).(*array.StringBuilder).Append(r.SourceID)
 	b.Field(schemas.SrcPersonID).AppendNull()
@@ -256,7 +258,11 @@ func appendRow(b *array.RecordBuilder, source string, r *Row, attrs string) {
 	appendList(b, schemas.SrcTags, r.Tags)
 	appendTime(b, schemas.SrcCreatedAt, r.CreatedAt)
 	appendTime(b, schemas.SrcUpdatedAt, r.UpdatedAt)
-	appendStr(b, schemas.SrcAttributes, attrs)
+	if sb := b.Field(schemas.SrcAttributes).(*array.StringBuilder); len(attrs) == 0 {
+		sb.AppendNull()
+	} else {
+		sb.BinaryBuilder.Append(attrs)
+	}
 }
 
 func appendStr(b *array.RecordBuilder, col int, v string) {
@@ -288,4 +294,53 @@ func appendTime(b *array.RecordBuilder, col int, t time.Time) {
 		return
 	}
 	tb.Append(arrow.Timestamp(t.UnixMicro()))
+}
+
+// seen maps 64-bit hashes (of source_ids) to 64-bit values (of contents):
+// an open-addressing table, as the hashes are uniform already, each key
+// beside its value (one cache miss a lookup). It is consulted for every
+// record, where a map[uint64]uint64 cost twice as much. A key of 0 marks
+// an empty slot, so 0 is stored as 1.
+type seen struct {
+	slots []slot
+	n     int
+}
+
+type slot struct{ k, v uint64 }
+
+func (t *seen) get(k uint64) (uint64, bool) {
+	k = max(k, 1)
+	for i, mask := k, uint64(len(t.slots)-1); len(t.slots) > 0; i++ {
+		switch s := &t.slots[i&mask]; s.k {
+		case k:
+			return s.v, true
+		case 0:
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// put adds k, which is not in t.
+func (t *seen) put(k, v uint64) {
+	if 4*(t.n+1) > 3*len(t.slots) { // at most three quarters full
+		old := t.slots
+		t.slots = make([]slot, max(1024, 2*len(old)))
+		for _, s := range old {
+			if s.k != 0 {
+				t.insert(s)
+			}
+		}
+	}
+	t.insert(slot{max(k, 1), v})
+	t.n++
+}
+
+func (t *seen) insert(s slot) {
+	mask := uint64(len(t.slots) - 1)
+	i := s.k
+	for t.slots[i&mask].k != 0 {
+		i++
+	}
+	t.slots[i&mask] = s
 }

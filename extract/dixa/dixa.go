@@ -42,17 +42,29 @@ func (e *Extractor) Source() string { return vendors.Dixa }
 func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	c := e.opt.Client
 	c.Counter = w
-	target := c.Endpoint("/v1/endusers?pageLimit=" + strconv.Itoa(e.opt.PageSize))
 	var (
+		target = c.Endpoint("/v1/endusers?pageLimit=" + strconv.Itoa(e.opt.PageSize))
+		next   string // the last page's next link, followed by the next fetch
+		n      int    // the number of the last page fetched
 		recDec Decoder
-		items  extract.Page
-		recs   []record
 	)
-	for page := 1; ; page++ {
-		var next string
-		err := c.Do(ctx, http.MethodGet, target, nil, func(_ int, body io.Reader) error {
+	fetch := func(ctx context.Context, p *response) (bool, error) {
+		if n > 0 {
+			link, err := c.Link(next)
+			if err != nil {
+				return false, fmt.Errorf("dixa: page %d: %w", n, err)
+			}
+			if link == target {
+				return false, fmt.Errorf("dixa: page %d links to itself", n)
+			}
+			target = link
+		}
+		n++
+		err := c.Do(ctx, http.MethodGet, target, nil, func(_ int, body io.Reader) (err error) {
 			next = ""
-			err := items.DecodeArrayField(body, "data", func(key string, dec *json.Decoder) error {
+			// Records are decoded (and so checked) while the response is
+			// in hand: a page holding one that is not JSON is retried.
+			p.recs, err = extract.DecodeRecords(&p.items, body, "data", func(key string, dec *json.Decoder) error {
 				if key != "meta" {
 					var skip json.RawMessage
 					return dec.Decode(&skip)
@@ -67,56 +79,36 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 					next = *meta.Next
 				}
 				return nil
-			})
-			if err != nil {
-				return err
-			}
-			// Records are decoded (and so checked) while the response is
-			// in hand: a page holding one that is not JSON is retried.
-			recs = recs[:0]
-			for _, raw := range items.Items {
-				u, err := recDec.Decode(raw)
-				if extract.Broken(err) {
-					return items.Invalid("data")
-				}
-				recs = append(recs, record{u, err, raw})
-			}
-			return nil
+			}, &recDec, p.recs)
+			return err
 		})
 		if err != nil {
-			return fmt.Errorf("dixa: reading page %d: %w", page, err)
+			return false, fmt.Errorf("dixa: reading page %d: %w", n, err)
 		}
-		for _, r := range recs {
-			if err := emit(w, r); err != nil {
+		// An empty page ends the scan even when Dixa still offers a next link.
+		return len(p.recs) > 0 && next != "", nil
+	}
+	emit := func(p *response) error {
+		for i := range p.recs {
+			if err := emit(w, &p.recs[i]); err != nil {
 				return err
 			}
 		}
 		w.Page()
-		// An empty page ends the scan even when Dixa still offers a next link.
-		if len(items.Items) == 0 || next == "" {
-			return nil
-		}
-		link, err := c.Link(next)
-		if err != nil {
-			return fmt.Errorf("dixa: page %d: %w", page, err)
-		}
-		if link == target {
-			return fmt.Errorf("dixa: page %d links to itself", page)
-		}
-		target = link
+		return nil
 	}
+	return extract.Ahead(ctx, fetch, emit)
 }
 
-// record is one decoded record of a page.
-type record struct {
-	u   User
-	err error
-	raw string
+// response is one page, decoded.
+type response struct {
+	items extract.Page
+	recs  []extract.Record[User]
 }
 
-func emit(w *extract.Writer, r record) error {
-	if r.err != nil {
-		return w.Reject(extract.GuessID([]byte(r.raw), "id"), r.err.Error(), []byte(r.raw))
+func emit(w *extract.Writer, r *extract.Record[User]) error {
+	if r.Err != nil {
+		return w.Reject(extract.GuessID([]byte(r.Raw), "id"), r.Err.Error(), []byte(r.Raw))
 	}
-	return w.Append(&r.u.Row)
+	return w.Append(&r.U.Row)
 }

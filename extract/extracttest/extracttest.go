@@ -4,6 +4,9 @@ package extracttest
 
 import (
 	"context"
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,4 +100,37 @@ func rows(rec arrow.Record) []Row {
 		}, AttributesJSON: str(schemas.SrcAttributes, i)}
 	}
 	return out
+}
+
+// SamePage checks extract.DecodeRecords on a page body (an array, or an
+// object holding it under key) against the page read whole first
+// (DecodeArray, DecodeArrayField) and each record decoded by its text, as
+// connectors read pages before records were decoded in place: the same
+// records, rows and errors, and the same error for the page.
+func SamePage[U any](t *testing.T, body, key string, dec extract.RecordDecoder[U]) {
+	t.Helper()
+	var p extract.Page
+	got, gerr := extract.DecodeRecords(&p, strings.NewReader(body), key, nil, dec, nil)
+	var q extract.Page
+	var want []extract.Record[U]
+	var werr error
+	if key == "" {
+		werr = q.DecodeArray(strings.NewReader(body))
+	} else {
+		werr = q.DecodeArrayField(strings.NewReader(body), key, nil)
+	}
+	for _, raw := range q.Items {
+		if werr != nil {
+			break
+		}
+		u, err := dec.Decode(raw)
+		if extract.Broken(err) {
+			werr = q.Invalid(key)
+			break
+		}
+		want = append(want, extract.Record[U]{Raw: raw, U: u, Err: err})
+	}
+	if fmt.Sprint(gerr) != fmt.Sprint(werr) || (werr == nil && (len(got) != len(want) || !reflect.DeepEqual(got, want) && len(want) > 0)) {
+		t.Fatalf("page %q:\n in place: %+v %v\n whole first: %+v %v", body, got, gerr, want, werr)
+	}
 }

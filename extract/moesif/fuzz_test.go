@@ -44,6 +44,8 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("%q (hit %q):\n one pass: %+v %v\n encoding/json: %+v %v", raw, hitID, got, gerr, want, werr)
 			}
 		}
+		// In a page, decoded in place: as hit by hit.
+		samePage(t, `{"hits":{"hits":[{"_id":"hit-7","_source":`+string(raw)+`,"sort":[1]}, {"_source":`+string(raw)+`}],"total":2}}`)
 	})
 }
 

@@ -5,9 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"etl/extract"
+	moesifemu "etl/internal/emulator/moesif"
+	"etl/internal/emulator/people"
 )
 
 var hitsCases = []string{
@@ -28,10 +35,57 @@ var hitsCases = []string{
 	`{"hits":{"total":{"value":{"value":1}},"hits":[]}}`, `{"hits":{"hits":[],"total":  12 }}`,
 }
 
+// readHits returns a response's hits.hits, and hits.total (-1 when it gives
+// none), as the extractor read a page before its hits were decoded in
+// place: the body read whole and, when it is of the usual shape, the hits
+// cut out of it (cutHits); any other body through the decoder.
+func readHits(r io.Reader, buf *extract.Body) (string, []string, int64, error) {
+	body, err := buf.Read(r)
+	if err == nil {
+		if hits, n, ok := cutHits(body, nil); ok {
+			return body, hits, n, nil
+		}
+	}
+	in := io.Reader(strings.NewReader(body))
+	if err != nil {
+		in = io.MultiReader(in, failing{err})
+	}
+	raws, n, err := decodeHits(in)
+	hits := make([]string, len(raws))
+	for i, h := range raws {
+		hits[i] = string(h)
+	}
+	return body, hits, n, err
+}
+
+// samePage checks readPage (hits decoded in place) against readHits and
+// each hit decoded by its text (hit): the same records, total and error.
+func samePage(t *testing.T, body string) {
+	t.Helper()
+	var d Decoder
+	got, gn, gerr := d.readPage(strings.NewReader(body), new(extract.Body), nil)
+	_, hits, wn, werr := readHits(strings.NewReader(body), new(extract.Body))
+	var want []record
+	for _, h := range hits {
+		if werr != nil {
+			break
+		}
+		rec, broken := d.hit(h)
+		if broken {
+			werr = invalid(body)
+			break
+		}
+		want = append(want, rec)
+	}
+	if fmt.Sprint(gerr) != fmt.Sprint(werr) || werr == nil && (gn != wn || len(got) != len(want) || len(want) > 0 && !reflect.DeepEqual(got, want)) {
+		t.Fatalf("%q:\n in place: %+v %d %v\n hit by hit: %+v %d %v", body, got, gn, gerr, want, wn, werr)
+	}
+}
+
 // readChecked is readHits and what the extractor does next: each hit
 // checked as it is decoded, a hit that is not JSON making the page invalid.
 func readChecked(r io.Reader) ([]string, int64, error) {
-	body, hits, n, err := readHits(r)
+	body, hits, n, err := readHits(r, new(extract.Body))
 	if err != nil {
 		return hits, n, err
 	}
@@ -62,7 +116,35 @@ func TestReadHitsIsTheDecoders(t *testing.T) {
 		want, wn, werr := decodeHits(strings.NewReader(body))
 		got, gn, gerr := readChecked(strings.NewReader(body))
 		sameHits(t, body, got, want, gn, wn, gerr, werr)
+		samePage(t, body)
 	}
+	for _, h := range hitCases {
+		samePage(t, `{"hits":{"hits":[`+h+`, `+h+`]}}`)
+	}
+}
+
+// The emulator's hits are decoded in place, each read once.
+func TestReadPageInPlace(t *testing.T) {
+	em := moesifemu.New("key", moesifemu.FromPeople(people.GenerateHard(5, 300)))
+	em.Enforce(false)
+	req := httptest.NewRequest(http.MethodPost, "/v1/search/~/search/users", strings.NewReader(`{"size":1000}`))
+	req.Header.Set("Authorization", "Bearer key")
+	rec := httptest.NewRecorder()
+	em.ServeHTTP(rec, req)
+	var d Decoder
+	recs, n, err := d.readPage(rec.Body, new(extract.Body), nil)
+	users := 0
+	for _, r := range recs {
+		if !r.rejected {
+			users++
+		}
+	}
+	// The users are keyed by user_id: shared ids are one user, and one
+	// without an id is a reject.
+	if err != nil || n != 274 || len(recs) != 274 || users != 273 || len(d.taken) != users {
+		t.Fatalf("%d records, %d users (%d in place), total %d: %v", len(recs), users, len(d.taken), n, err)
+	}
+	samePage(t, rec.Body.String())
 }
 
 // hits.total is the vendor's count of users, for a progress bar.
@@ -72,7 +154,7 @@ func TestReadHitsTotal(t *testing.T) {
 		`{"hits":{"total":{"value":7,"relation":"gte"},"hits":[]}}`: -1, `{"hits":{"hits":[]}}`: -1, `{"hits":{"Total":3,"hits":[]}}`: 3,
 		`{"hits":{"total":null,"hits":[]}}`: -1,
 	} {
-		if _, _, n, err := readHits(strings.NewReader(body)); err != nil || n != want {
+		if _, _, n, err := readHits(strings.NewReader(body), new(extract.Body)); err != nil || n != want {
 			t.Errorf("%s: total %d (%v), want %d", body, n, err, want)
 		}
 	}
@@ -96,6 +178,7 @@ func FuzzReadHits(f *testing.F) {
 		want, wn, werr := decodeHits(strings.NewReader(body))
 		got, gn, gerr := readChecked(strings.NewReader(body))
 		sameHits(t, body, got, want, gn, wn, gerr, werr)
+		samePage(t, body)
 	})
 }
 

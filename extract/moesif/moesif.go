@@ -4,7 +4,6 @@
 package moesif
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,59 +64,59 @@ func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	target := c.Endpoint("/v1/search/~/search/users")
 	var (
 		after json.RawMessage // the last hit's sort values, passed back verbatim
+		last  string          // the last page's last hit, whose sort the next fetch pages on
+		n     int             // the number of the last page fetched
 		dec   Decoder
-		hits  []string
-		recs  []record
 	)
-	for page := 1; ; page++ {
+	fetch := func(ctx context.Context, p *response) (bool, error) {
+		if n > 0 {
+			var h hit
+			if err := json.Unmarshal([]byte(last), &h); err != nil || len(h.Sort) == 0 || string(h.Sort) == "null" {
+				return false, fmt.Errorf("moesif: page %d: the last hit has no sort values to page on", n)
+			}
+			after = h.Sort
+		}
+		n++
 		body, err := json.Marshal(searchBody{Size: e.opt.PageSize, Sort: order, SearchAfter: after})
 		if err != nil {
-			return err
+			return false, err
 		}
-		total := int64(-1)
-		err = c.Do(ctx, http.MethodPost, target, body, func(_ int, r io.Reader) error {
-			var body string
-			var err error
-			if body, hits, total, err = readHits(r); err != nil {
-				return err
-			}
+		p.total = -1
+		err = c.Do(ctx, http.MethodPost, target, body, func(_ int, r io.Reader) (err error) {
 			// Records are decoded (and so checked) while the response is
 			// in hand: a page holding one that is not JSON is retried.
-			recs = recs[:0]
-			for _, raw := range hits {
-				rec, broken := dec.hit(raw)
-				if broken {
-					_, _, err := decodeHits(strings.NewReader(body))
-					if err == nil {
-						err = errors.New("a hit is not JSON")
-					}
-					return err
-				}
-				recs = append(recs, rec)
-			}
-			return nil
+			p.recs, p.total, err = dec.readPage(r, &p.body, p.recs)
+			return err
 		})
 		if err != nil {
-			return fmt.Errorf("moesif: reading page %d: %w", page, err)
+			return false, fmt.Errorf("moesif: reading page %d: %w", n, err)
 		}
-		if total >= 0 {
-			w.SetTotal(total)
+		if len(p.recs) < e.opt.PageSize {
+			return false, nil
 		}
-		for _, r := range recs {
+		last = p.recs[len(p.recs)-1].raw
+		return true, nil
+	}
+	emit := func(p *response) error {
+		if p.total >= 0 {
+			w.SetTotal(p.total)
+		}
+		for _, r := range p.recs {
 			if err := emit(w, r); err != nil {
 				return err
 			}
 		}
 		w.Page()
-		if len(hits) < e.opt.PageSize {
-			return nil
-		}
-		var last hit
-		if err := json.Unmarshal([]byte(hits[len(hits)-1]), &last); err != nil || len(last.Sort) == 0 || string(last.Sort) == "null" {
-			return fmt.Errorf("moesif: page %d: the last hit has no sort values to page on", page)
-		}
-		after = last.Sort
+		return nil
 	}
+	return extract.Ahead(ctx, fetch, emit)
+}
+
+// response is one page, decoded.
+type response struct {
+	body  extract.Body
+	total int64 // hits.total; -1 when the response gives none
+	recs  []record
 }
 
 // record is one decoded hit of a page: a user, or why not.
@@ -202,29 +201,132 @@ func cutHit(raw string) (id, source string, hasSource, ok bool) {
 	return id, source, hasSource, sc.End()
 }
 
-// readHits returns a response's hits.hits, and hits.total (-1 when it
-// gives none). The body is read whole and, when it is of the usual shape,
-// the hits are cut out of it directly (the rest checked as it is cut); any
-// other body goes through the decoder, which says what is wrong with it.
-func readHits(r io.Reader) (string, []string, int64, error) {
-	body, err := io.ReadAll(r)
-	if err == nil {
-		if hits, n, ok := cutHits(string(body)); ok {
-			return string(body), hits, n, nil
+// hitAt decodes the hit at offset at of s (a page) in place: as hit decodes
+// s[at:end] when cutHit cuts it and the one pass decodes its _source; ok is
+// false for any other hit, which hit is left to decode.
+func (d *Decoder) hitAt(s string, at int) (r record, end int, ok bool) {
+	sc := &d.hits
+	sc.ResetAt(s, at)
+	if !sc.Object() {
+		return r, 0, false
+	}
+	var seen uint8
+	var id string
+	for first := true; ; first = false {
+		k, plain, more := sc.Member(first)
+		if !more {
+			break
 		}
+		if !plain {
+			return r, 0, false
+		}
+		var f uint8
+		switch {
+		case k == "_id":
+			f = 1
+			id, ok = sc.Text()
+		case k == "_source":
+			// Decoded with the _id read so far: the _id only stands in for
+			// a blank user_id, which the one pass leaves to decode without
+			// one.
+			f = 2
+			if sc.Peek() != '{' {
+				return r, 0, false
+			}
+			var e int
+			r.u, e, ok = d.at(s, sc.Offset(), id)
+			sc.Seek(e)
+		case k == "sort":
+			f = 4
+			_, ok = sc.Raw()
+		case strings.EqualFold(k, "_id") || strings.EqualFold(k, "_source") || strings.EqualFold(k, "sort"):
+			return r, 0, false
+		default:
+			ok = sc.Skip()
+		}
+		if !ok || seen&f != 0 {
+			return r, 0, false
+		}
+		seen |= f
+	}
+	if !sc.Ok() || seen&2 == 0 {
+		return r, 0, false
+	}
+	end = sc.Offset()
+	r.raw = s[at:end]
+	return r, end, true
+}
+
+// readPage reads a search response and decodes its hits, and hits.total
+// (-1 when it gives none). The body is read whole and, when it is of the
+// usual shape, walked once (cutHits): each hit is decoded in place where it
+// can be (read once), cut out by its structure and decoded by its text (hit)
+// otherwise. Any other body goes through the decoder, which says what is
+// wrong with it. A hit that is not JSON makes the response unreadable.
+func (d *Decoder) readPage(r io.Reader, buf *extract.Body, out []record) ([]record, int64, error) {
+	body, err := buf.Read(r)
+	out = out[:0]
+	if err == nil {
+		d.taken = d.taken[:0]
+		i := 0 // the hit at is offered: it is offered each hit once, in order
+		at := func(s string, at int) int {
+			r, end, ok := d.hitAt(s, at)
+			if i++; !ok {
+				return -1
+			}
+			out = append(out, r)
+			d.taken = append(d.taken, i-1)
+			return end
+		}
+		if hits, n, ok := cutHits(body, at); ok {
+			if len(out) == len(hits) {
+				return out, n, nil
+			}
+			all := make([]record, 0, len(hits))
+			t := 0
+			for i, raw := range hits {
+				if t < len(d.taken) && d.taken[t] == i {
+					all = append(all, out[t])
+					t++
+					continue
+				}
+				rec, broken := d.hit(raw)
+				if broken {
+					return out[:0], -1, invalid(body)
+				}
+				all = append(all, rec)
+			}
+			return all, n, nil
+		}
+		out = out[:0]
 	}
 	// A read error reaches the decoder after the bytes before it, as it did
 	// when the decoder read the body itself.
-	in := io.Reader(bytes.NewReader(body))
+	in := io.Reader(strings.NewReader(body))
 	if err != nil {
 		in = io.MultiReader(in, failing{err})
 	}
 	raws, n, err := decodeHits(in)
-	hits := make([]string, len(raws))
-	for i, h := range raws {
-		hits[i] = string(h)
+	if err != nil {
+		return out, -1, err
 	}
-	return string(body), hits, n, err
+	for _, raw := range raws {
+		rec, broken := d.hit(string(raw))
+		if broken {
+			return out[:0], -1, invalid(body)
+		}
+		out = append(out, rec)
+	}
+	return out, n, nil
+}
+
+// invalid is the error for a response one of whose hits is not JSON: the
+// decoder's.
+func invalid(body string) error {
+	if _, _, err := decodeHits(strings.NewReader(body)); err != nil {
+		return err
+	}
+	return errors.New("a hit is not JSON")
 }
 
 type failing struct{ err error }
@@ -270,45 +372,53 @@ func total(raw json.RawMessage) int64 {
 // whose "hits" is an object whose "hits" is an array or null, each key
 // once; ok is false for anything else, which the decoder is left to read
 // (it matches keys regardless of case, so a key that only folds to "hits"
-// or "total" is left to it as well).
-func cutHits(body string) (hits []string, n int64, ok bool) {
-	outer, ok := member(body, "hits")
-	if !ok || outer == "" || outer[0] != '{' {
-		return nil, -1, false
-	}
-	inner, tot, ok := hitsAndTotal(outer)
-	if !ok || inner == "" {
-		return nil, -1, false
-	}
+// or "total" is left to it as well). The hits are not checked beyond their
+// structure (their decoders check them); every other member is. It reads
+// body once: each hit is first offered to at (when set), which decodes it
+// in place and returns where it ends, or -1 to have it cut out by its
+// structure.
+func cutHits(body string, at func(s string, at int) int) (hits []string, n int64, ok bool) {
 	var sc jsonscan.Scanner
-	sc.Reset(inner)
-	if sc.Peek() == 'n' {
-		v, kind, ok := sc.Scalar()
-		return nil, total(json.RawMessage(tot)), ok && kind == jsonscan.Null && v == "" && sc.End()
-	}
-	if !sc.Array() {
+	sc.Reset(body)
+	if !sc.Object() {
 		return nil, -1, false
 	}
-	hits = []string{}
-	for first := true; sc.Element(first); first = false {
-		h, ok := sc.Pass()
+	var tot string
+	found, inner := false, false
+	for first := true; ; first = false {
+		k, plain, more := sc.Member(first)
+		if !more {
+			break
+		}
+		switch {
+		case !plain:
+			return nil, -1, false
+		case k == "hits" && !found:
+			found = true
+			if sc.Peek() != '{' {
+				return nil, -1, false
+			}
+			hits, tot, inner, ok = innerHits(&sc, body, at)
+		case strings.EqualFold(k, "hits"):
+			return nil, -1, false
+		default:
+			ok = sc.Skip()
+		}
 		if !ok {
 			return nil, -1, false
 		}
-		hits = append(hits, h)
 	}
-	return hits, total(json.RawMessage(tot)), sc.End()
+	if !sc.End() || !inner {
+		return nil, -1, false
+	}
+	return hits, total(json.RawMessage(tot)), true
 }
 
-// hitsAndTotal returns the values under "hits" (not checked: its hits'
-// decoders check them) and "total" of the object s, "" when absent, checking
-// every other member; ok is false as for member.
-func hitsAndTotal(s string) (hits, tot string, ok bool) {
-	var sc jsonscan.Scanner
-	sc.Reset(s)
-	if !sc.Object() {
-		return "", "", false
-	}
+// innerHits reads the object under the top-level "hits": its "hits" (an
+// array or null; found says it was there) and "total" ("" when absent),
+// checking every other member.
+func innerHits(sc *jsonscan.Scanner, body string, at func(s string, at int) int) (hits []string, tot string, found, ok bool) {
+	sc.Object()
 	var seen uint8
 	for first := true; ; first = false {
 		k, plain, more := sc.Member(first)
@@ -318,57 +428,57 @@ func hitsAndTotal(s string) (hits, tot string, ok bool) {
 		var f uint8
 		switch {
 		case !plain:
-			return "", "", false
+			return nil, "", false, false
 		case k == "hits":
 			f = 1
-			hits, ok = sc.Pass()
+			switch sc.Peek() {
+			case 'n':
+				var v string
+				var kind int
+				v, kind, ok = sc.Scalar()
+				ok = ok && kind == jsonscan.Null && v == ""
+				hits = nil
+			case '[':
+				sc.Array()
+				hits = []string{}
+				ok = true
+				for first := true; ok && sc.Element(first); first = false {
+					var h string
+					if h, ok = element(sc, body, at); ok {
+						hits = append(hits, h)
+					}
+				}
+				ok = ok && sc.Ok()
+			default:
+				ok = false
+			}
 		case k == "total":
 			f = 2
 			tot, ok = sc.Raw()
 		case strings.EqualFold(k, "hits") || strings.EqualFold(k, "total"):
-			return "", "", false
+			return nil, "", false, false
 		default:
 			ok = sc.Skip()
 		}
 		if !ok || seen&f != 0 {
-			return "", "", false
+			return nil, "", false, false
 		}
 		seen |= f
 	}
-	return hits, tot, sc.End()
+	return hits, tot, seen&1 != 0, sc.Ok()
 }
 
-// member returns the value under key of the object s ("" when absent),
-// checking every other member; ok is false when s is not an object of plain
-// keys, or key is there more than once or another key folds to it.
-func member(s, key string) (value string, ok bool) {
-	var sc jsonscan.Scanner
-	sc.Reset(s)
-	if !sc.Object() {
-		return "", false
-	}
-	found := false
-	for first := true; ; first = false {
-		k, plain, more := sc.Member(first)
-		if !more {
-			break
-		}
-		switch {
-		case !plain:
-			return "", false
-		case k == key && !found:
-			value, ok = sc.Pass()
-			found = true
-		case strings.EqualFold(k, key):
-			return "", false
-		default:
-			ok = sc.Skip()
-		}
-		if !ok {
-			return "", false
+// element cuts out the hit sc is at: decoded in place (at), or by its
+// structure.
+func element(sc *jsonscan.Scanner, body string, at func(s string, at int) int) (string, bool) {
+	if at != nil && sc.Peek() != 0 { // Peek skips the whitespace before it
+		start := sc.Offset()
+		if end := at(body, start); end > start {
+			sc.Seek(end)
+			return body[start:end], true
 		}
 	}
-	return value, sc.End()
+	return sc.Pass()
 }
 
 // emit hands on one decoded hit.

@@ -109,6 +109,10 @@ var keys = extract.Keys{"user_id", "company_id", "email", "name", "first_name", 
 type Decoder struct {
 	sc  jsonscan.Scanner
 	buf []byte
+	// Reading a page: the scanner of its hits (hitAt), and the hits
+	// decoded in place (readPage).
+	hits  jsonscan.Scanner
+	taken []int
 }
 
 // Decode is Decode for rec.
@@ -124,9 +128,23 @@ func (d *Decoder) decode(rec, hitID string) (User, error) {
 // reserved are metadata's keys that stand in for blank top-level fields.
 type reserved struct{ email, name, first, last, phone string }
 
-func (d *Decoder) fast(rec, hitID string) (u User, ok bool) {
+func (d *Decoder) fast(rec, hitID string) (User, bool) {
+	d.sc.Reset(rec)
+	return d.object(true, hitID)
+}
+
+// at decodes the _source at offset at of s (a page) in place, as decode
+// would decode s[at:end]; ok is false when it leaves it to decode.
+func (d *Decoder) at(s string, at int, hitID string) (u User, end int, ok bool) {
+	d.sc.ResetAt(s, at)
+	u, ok = d.object(false, hitID)
+	return u, d.sc.Offset(), ok
+}
+
+// object reads the object the scanner is at; whole says that nothing but
+// whitespace may follow it.
+func (d *Decoder) object(whole bool, hitID string) (u User, ok bool) {
 	sc := &d.sc
-	sc.Reset(rec)
 	if !sc.Object() {
 		return u, false
 	}
@@ -194,7 +212,7 @@ func (d *Decoder) fast(rec, hitID string) (u User, ok bool) {
 		}
 		seen |= f
 	}
-	if !sc.End() {
+	if !(whole && sc.End() || !whole && sc.Ok()) {
 		return u, false
 	}
 	id := w.id

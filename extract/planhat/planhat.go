@@ -43,63 +43,51 @@ func (e *Extractor) Source() string { return vendors.Planhat }
 func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	c := e.opt.Client
 	c.Counter = w
-	var (
-		dec  Decoder
-		page extract.Page
-		recs []record
-	)
-	for offset := 0; ; {
+	var dec Decoder
+	offset := 0
+	fetch := func(ctx context.Context, p *response) (bool, error) {
 		// Archived users are always listed and skipped here: were they left
 		// out by the server, archiving one during the scan would shift the
 		// offsets and make the next page skip a live user.
 		q := url.Values{"limit": {strconv.Itoa(e.opt.PageSize)}, "offset": {strconv.Itoa(offset)}, "sort": {"_id"}, "archived": {"true"}}
-		err := c.Do(ctx, http.MethodGet, c.Endpoint("/endusers?"+q.Encode()), nil, func(_ int, body io.Reader) error {
-			if err := page.DecodeArray(body); err != nil {
-				return err
-			}
+		err := c.Do(ctx, http.MethodGet, c.Endpoint("/endusers?"+q.Encode()), nil, func(_ int, body io.Reader) (err error) {
 			// Records are decoded (and so checked) while the response is
 			// in hand: a page holding one that is not JSON is retried.
-			recs = recs[:0]
-			for _, raw := range page.Items {
-				u, err := dec.Decode(raw)
-				if extract.Broken(err) {
-					return page.Invalid("")
-				}
-				recs = append(recs, record{u, err, raw})
-			}
-			return nil
+			p.recs, err = extract.DecodeRecords(&p.items, body, "", nil, &dec, p.recs)
+			return err
 		})
 		if err != nil {
-			return fmt.Errorf("planhat: reading offset %d: %w", offset, err)
+			return false, fmt.Errorf("planhat: reading offset %d: %w", offset, err)
 		}
-		for _, r := range recs {
-			if err := e.emit(w, r); err != nil {
+		// A short page is the last; never trust a page longer than asked for.
+		offset += len(p.recs)
+		return len(p.recs) >= e.opt.PageSize, nil
+	}
+	emit := func(p *response) error {
+		for i := range p.recs {
+			if err := e.emit(w, &p.recs[i]); err != nil {
 				return err
 			}
 		}
 		w.Page()
-		// A short page is the last; never trust a page longer than asked for.
-		if len(page.Items) < e.opt.PageSize {
-			return nil
-		}
-		offset += len(page.Items)
+		return nil
 	}
+	return extract.Ahead(ctx, fetch, emit)
 }
 
-// record is one decoded record of a page.
-type record struct {
-	u   User
-	err error
-	raw string
+// response is one page, decoded.
+type response struct {
+	items extract.Page
+	recs  []extract.Record[User]
 }
 
-func (e *Extractor) emit(w *extract.Writer, r record) error {
-	if r.err != nil {
-		return w.Reject(extract.GuessID([]byte(r.raw), "_id"), r.err.Error(), []byte(r.raw))
+func (e *Extractor) emit(w *extract.Writer, r *extract.Record[User]) error {
+	if r.Err != nil {
+		return w.Reject(extract.GuessID([]byte(r.Raw), "_id"), r.Err.Error(), []byte(r.Raw))
 	}
-	if r.u.Archived && !e.opt.IncludeArchived {
+	if r.U.Archived && !e.opt.IncludeArchived {
 		w.Skip()
 		return nil
 	}
-	return w.Append(&r.u.Row)
+	return w.Append(&r.U.Row)
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"etl/extract/extracttest"
 	"etl/internal/emulator/people"
 	"etl/internal/emulator/userlot"
 )
@@ -40,6 +41,9 @@ func FuzzDecode(f *testing.F) {
 		if fmt.Sprint(gerr) != fmt.Sprint(err) || !reflect.DeepEqual(got, u) {
 			t.Fatalf("%q:\n one pass: %+v %v\n encoding/json: %+v %v", raw, got, gerr, u, err)
 		}
+		// In a page, decoded in place: as the page read whole first.
+		extracttest.SamePage(t, "["+string(raw)+"]", "", &Decoder{})
+		extracttest.SamePage(t, "[ "+string(raw)+"\n, "+string(raw)+" ]", "", &Decoder{})
 	})
 }
 

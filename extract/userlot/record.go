@@ -110,9 +110,23 @@ func (d *Decoder) Decode(rec string) (User, error) {
 	return Decode([]byte(rec))
 }
 
-func (d *Decoder) fast(rec string) (u User, ok bool) {
+// At decodes the record at offset at of s (a page) in place, as Decode
+// would decode s[at:end]; ok is false when it leaves the record to Decode.
+func (d *Decoder) At(s string, at int) (u User, end int, ok bool) {
+	d.sc.ResetAt(s, at)
+	u, ok = d.object(false)
+	return u, d.sc.Offset(), ok
+}
+
+func (d *Decoder) fast(rec string) (User, bool) {
+	d.sc.Reset(rec)
+	return d.object(true)
+}
+
+// object reads the object the scanner is at; whole says that nothing but
+// whitespace may follow it.
+func (d *Decoder) object(whole bool) (u User, ok bool) {
 	sc := &d.sc
-	sc.Reset(rec)
 	if !sc.Object() {
 		return u, false
 	}
@@ -178,7 +192,7 @@ func (d *Decoder) fast(rec string) (u User, ok bool) {
 		}
 		seen |= f
 	}
-	if !sc.End() || u.SourceID == "" {
+	if !(whole && sc.End() || !whole && sc.Ok()) || u.SourceID == "" {
 		return u, false
 	}
 	var err error

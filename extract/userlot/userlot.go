@@ -42,63 +42,53 @@ func (e *Extractor) Source() string { return vendors.Userlot }
 func (e *Extractor) Extract(ctx context.Context, w *extract.Writer) error {
 	c := e.opt.Client
 	c.Counter = w
-	var (
-		dec   Decoder
-		items extract.Page
-		recs  []record
-	)
-	for page := 1; ; page++ {
-		q := url.Values{"page": {strconv.Itoa(page)}, "per_page": {strconv.Itoa(e.opt.PageSize)}}
-		err := c.Do(ctx, http.MethodGet, c.Endpoint("/api/v1/end_users?"+q.Encode()), nil, func(_ int, body io.Reader) error {
-			if err := items.DecodeArray(body); err != nil {
-				return err
-			}
+	var dec Decoder
+	n := 0 // the page number of the last page fetched
+	fetch := func(ctx context.Context, p *response) (bool, error) {
+		n++
+		p.n = n
+		q := url.Values{"page": {strconv.Itoa(n)}, "per_page": {strconv.Itoa(e.opt.PageSize)}}
+		err := c.Do(ctx, http.MethodGet, c.Endpoint("/api/v1/end_users?"+q.Encode()), nil, func(_ int, body io.Reader) (err error) {
 			// Records are decoded (and so checked) while the response is
 			// in hand: a page holding one that is not JSON is retried.
-			recs = recs[:0]
-			for _, raw := range items.Items {
-				u, err := dec.Decode(raw)
-				if extract.Broken(err) {
-					return items.Invalid("")
-				}
-				recs = append(recs, record{u, err, raw})
-			}
-			return nil
+			p.recs, err = extract.DecodeRecords(&p.items, body, "", nil, &dec, p.recs)
+			return err
 		})
 		if err != nil {
-			return fmt.Errorf("userlot: reading page %d: %w", page, err)
+			return false, fmt.Errorf("userlot: reading page %d: %w", n, err)
 		}
 		// Only an empty page ends the scan: a short one may just mean Userlot
 		// clamped per_page, which it does silently.
-		if len(recs) == 0 {
-			w.Page()
-			return nil
-		}
+		return len(p.recs) > 0, nil
+	}
+	emit := func(p *response) error {
 		before := w.Stats.Extracted + w.Stats.Rejected
-		for _, r := range recs {
-			if err := emit(w, r); err != nil {
+		for i := range p.recs {
+			if err := emit(w, &p.recs[i]); err != nil {
 				return err
 			}
 		}
 		w.Page()
-		if w.Stats.Extracted+w.Stats.Rejected == before {
+		if len(p.recs) > 0 && w.Stats.Extracted+w.Stats.Rejected == before {
 			// A whole page of records already seen: the API is ignoring
 			// page, and reading on would never end.
-			return fmt.Errorf("userlot: page %d repeats earlier records only", page)
+			return fmt.Errorf("userlot: page %d repeats earlier records only", p.n)
 		}
+		return nil
 	}
+	return extract.Ahead(ctx, fetch, emit)
 }
 
-// record is one decoded record of a page.
-type record struct {
-	u   User
-	err error
-	raw string
+// response is one page, decoded.
+type response struct {
+	n     int // its number
+	items extract.Page
+	recs  []extract.Record[User]
 }
 
-func emit(w *extract.Writer, r record) error {
-	if r.err != nil {
-		return w.Reject(extract.GuessID([]byte(r.raw), "id"), r.err.Error(), []byte(r.raw))
+func emit(w *extract.Writer, r *extract.Record[User]) error {
+	if r.Err != nil {
+		return w.Reject(extract.GuessID([]byte(r.Raw), "id"), r.Err.Error(), []byte(r.Raw))
 	}
-	return w.Append(&r.u.Row)
+	return w.Append(&r.U.Row)
 }

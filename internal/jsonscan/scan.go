@@ -53,6 +53,19 @@ func (sc *Scanner) Reset(s string) {
 	sc.s, sc.i, sc.bad = s, 0, false
 }
 
+// ResetAt starts reading s at offset i: a value inside a larger text (a
+// record in its page), which Offset then tells the end of.
+func (sc *Scanner) ResetAt(s string, i int) {
+	sc.s, sc.i, sc.bad = s, i, false
+}
+
+// Offset is how far into the text the scanner has read.
+func (sc *Scanner) Offset() int { return sc.i }
+
+// Seek moves the scanner to offset i of its text, where a value read by
+// another scanner (ResetAt) ended.
+func (sc *Scanner) Seek(i int) { sc.i = i }
+
 // Ok reports whether everything read so far was accepted.
 func (sc *Scanner) Ok() bool { return !sc.bad }
 

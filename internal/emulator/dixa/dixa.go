@@ -58,15 +58,31 @@ type Emulator struct {
 	// replaces a record (and its slices) whole, never edits it in place:
 	// Records hands out shallow copies.
 	users []EndUser
-	next  int // id counter for inserted users
+	docs  [][]byte // docs[i] is users[i] rendered (emu.Render), redone on every change
+	next  int      // id counter for inserted users
 }
 
 // New returns an emulator holding users, accepting token.
 func New(token string, users []EndUser) *Emulator {
 	e := &Emulator{token: token,
 		Server: emu.NewServer(errorBody, vendors.Of[vendors.Dixa].Limits)}
-	e.users = append(e.users, users...)
+	for _, u := range users {
+		e.add(u)
+	}
 	return e
+}
+
+// add stores a new user, after every other; the caller holds e.mu (or
+// owns e).
+func (e *Emulator) add(u EndUser) {
+	e.users = append(e.users, u)
+	e.docs = append(e.docs, emu.Render(u))
+}
+
+// replace stores u in place of users[i]; the caller holds e.mu.
+func (e *Emulator) replace(i int, u EndUser) {
+	e.users[i] = u
+	e.docs[i] = emu.Render(u)
 }
 
 func errorBody(_ int, msg string) []byte {
@@ -135,7 +151,7 @@ func (e *Emulator) Insert(users ...EndUser) {
 	for _, u := range users {
 		u.ID = UUID(100_000_000 + e.next)
 		e.next++
-		e.users = append(e.users, u)
+		e.add(u)
 	}
 }
 
@@ -212,18 +228,20 @@ func (e *Emulator) list(w http.ResponseWriter, r *http.Request, call *emu.Call) 
 			filter = func(u EndUser) bool { return f.field(u) == v }
 		}
 	}
+	// Only the page's documents are taken (a write replaces a document,
+	// never edits one).
 	e.mu.Lock()
-	var match []EndUser
+	var match [][]byte
 	if filter == nil {
-		match = e.users
+		match = e.docs
 	} else {
-		for _, u := range e.users {
+		for i, u := range e.users {
 			if filter(u) {
-				match = append(match, u)
+				match = append(match, e.docs[i])
 			}
 		}
 	}
-	page := []EndUser{}
+	var page [][]byte
 	if cur.Offset < len(match) {
 		page = append(page, match[cur.Offset:min(len(match), cur.Offset+cur.Limit)]...)
 	}
@@ -242,11 +260,15 @@ func (e *Emulator) list(w http.ResponseWriter, r *http.Request, call *emu.Call) 
 	if cur.Offset > 0 {
 		m.Previous = e.link(r, q, cursor{Offset: max(0, cur.Offset-cur.Limit), Limit: cur.Limit})
 	}
-	body, _ := json.Marshal(struct {
-		Data []EndUser `json:"data"`
-		Meta meta      `json:"meta"`
-	}{page, m})
-	call.Reply(w, http.StatusOK, body)
+	// {"data":[…],"meta":{…}}, as json.Marshal writes the two fields.
+	body, ok := emu.Join(append(emu.Body(), `{"data":`...), page)
+	if !ok {
+		call.Error(w, http.StatusInternalServerError, "An end user cannot be rendered")
+		return
+	}
+	body = append(body, `,"meta":`...)
+	body = append(body, emu.Render(m)...)
+	call.Reply(w, http.StatusOK, append(body, '}'))
 }
 
 // link renders a page link carrying the request's filters: a relative path

@@ -128,11 +128,11 @@ func (e *Emulator) bulk(w http.ResponseWriter, r *http.Request, call *emu.Call, 
 		if create {
 			e.next++
 			self = len(e.users)
-			e.users = append(e.users, u)
+			e.add(u)
 			ids[u.ID] = self
 			old = EndUser{}
 		} else {
-			e.users[self] = u // replaced whole: copies handed out stay as they were
+			e.replace(self, u) // replaced whole: copies handed out stay as they were
 		}
 		emails.move(strings.ToLower(old.Email), strings.ToLower(u.Email), self)
 		phones.move(old.PhoneNumber, u.PhoneNumber, self)

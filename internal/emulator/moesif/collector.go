@@ -110,7 +110,7 @@ func (e *Emulator) upsert(it batchUser, now string) {
 	old, exists := e.users[*it.UserID]
 	u := User{UserID: *it.UserID, FirstSeenTime: now}
 	if exists {
-		u = *old
+		u = *old.User
 	}
 	u.Metadata = merged(u.Metadata, it.Metadata)
 	if it.CompanyID != nil {
@@ -121,15 +121,14 @@ func (e *Emulator) upsert(it batchUser, now string) {
 			*field(&u) = s
 		}
 	}
-	if exists && same(*old, u) {
+	if exists && same(*old.User, u) {
 		return
 	}
 	u.ModifiedTime = now
 	if it.ModifiedTime != nil && *it.ModifiedTime != "" {
 		u.ModifiedTime = *it.ModifiedTime
 	}
-	e.users[u.UserID] = &u
-	e.sorted = nil
+	e.put(&u)
 }
 
 // merged returns a new map: old with patch deep-merged into it.

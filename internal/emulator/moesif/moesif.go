@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,15 +55,15 @@ type Emulator struct {
 	// users are keyed by user_id, the customer's id. A write stores a new
 	// *User (with a new Metadata map) and resets sorted, never edits one in
 	// place: Records hands out shallow copies.
-	users    map[string]*User
-	sorted   []*User // users in the order of sortSpec; nil when stale
+	users    map[string]*stored
+	sorted   []*stored // users in the order of sortSpec; nil when stale
 	sortSpec string
 	searches int
 }
 
 // New returns an emulator holding users, accepting token as the management key.
 func New(token string, users []User) *Emulator {
-	e := &Emulator{token: token, users: map[string]*User{},
+	e := &Emulator{token: token, users: map[string]*stored{},
 		Server: emu.NewServer(errorBody, vendors.Of[vendors.Moesif].Limits)}
 	e.Insert(users...)
 	return e
@@ -160,8 +161,31 @@ func (e *Emulator) Insert(users ...User) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, u := range users {
-		e.users[u.UserID] = &u
+		e.put(&u)
 	}
+}
+
+// stored is a user as the emulator keeps it, with what a search answers
+// of it prepared when it is stored: its hit up to the sort values
+// (emu.Render's _id and _source), nil when it cannot be rendered, and its
+// dates' sort values (epoch millis).
+type stored struct {
+	*User
+	hit   []byte
+	id    []byte            // user_id rendered: the _id sort value
+	times [len(dates)]int64 // the dates' sort values (epoch millis)
+}
+
+// put stores u, replacing any user with its user_id; the caller holds e.mu.
+func (e *Emulator) put(u *User) {
+	s := &stored{User: u, id: emu.Render(u.UserID)}
+	for i, d := range dates {
+		s.times[i] = millis(*d.of(u))
+	}
+	if src := emu.Render(u); src != nil {
+		s.hit = append(append(append([]byte(`{"_id":`), s.id...), `,"_index":"users","_score":null,"_source":`...), src...)
+	}
+	e.users[u.UserID] = s
 	e.sorted = nil
 }
 
@@ -171,7 +195,7 @@ func (e *Emulator) Records() []User {
 	defer e.mu.Unlock()
 	out := make([]User, 0, len(e.users))
 	for _, u := range e.users {
-		out = append(out, *u)
+		out = append(out, *u.User)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].UserID < out[j].UserID })
 	return out
@@ -207,6 +231,17 @@ type request struct {
 type key struct {
 	field string
 	desc  bool
+	date  int // 1 + the field's index in dates; 0 for _id
+}
+
+// dates are the date fields a search sorts on.
+var dates = [...]struct {
+	field string
+	of    func(*User) *string
+}{
+	{"modified_time", func(u *User) *string { return &u.ModifiedTime }},
+	{"first_seen_time", func(u *User) *string { return &u.FirstSeenTime }},
+	{"last_seen_time", func(u *User) *string { return &u.LastSeenTime }},
 }
 
 func (e *Emulator) search(w http.ResponseWriter, r *http.Request, call *emu.Call) {
@@ -253,20 +288,48 @@ func (e *Emulator) search(w http.ResponseWriter, r *http.Request, call *emu.Call
 	users := e.order(keys)
 	start := req.From
 	if after != nil {
-		start = sort.Search(len(users), func(i int) bool { return compare(keys, values(keys, users[i]), after) > 0 })
+		start = sort.Search(len(users), func(i int) bool { return compareAfter(keys, users[i], after) > 0 })
 	}
-	hits := []map[string]any{}
-	for _, u := range users[min(start, len(users)):min(start+size, len(users))] {
-		hits = append(hits, map[string]any{"_index": "users", "_id": u.UserID, "_score": nil, "_source": u, "sort": values(keys, u)})
+	// The answer is written as json.Marshal writes maps (keys sorted), each
+	// hit around its user's stored _source.
+	start = min(start, len(users))
+	page := users[start:min(start+size, len(users))]
+	n := 100
+	for _, u := range page {
+		n += len(u.hit) + 64
 	}
-	total := len(users)
+	body := append(slices.Grow(emu.Body(), n), `{"hits":{"hits":[`...)
+	for i, u := range page {
+		if u.hit == nil {
+			e.mu.Unlock()
+			call.Error(w, http.StatusInternalServerError, "a user cannot be rendered")
+			return
+		}
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, u.hit...)
+		body = append(body, `,"sort":[`...)
+		for j, k := range keys {
+			if j > 0 {
+				body = append(body, ',')
+			}
+			if k.date == 0 {
+				body = append(body, u.id...)
+			} else {
+				body = strconv.AppendInt(body, u.times[k.date-1], 10)
+			}
+		}
+		body = append(body, "]}"...)
+	}
+	body = append(body, `],"max_score":null,"total":`...)
+	body = strconv.AppendInt(body, int64(len(users)), 10)
+	body = append(body, `},"timed_out":false,"took":2}`...)
 	e.searches++
 	status := http.StatusOK
 	if e.searches%2 == 0 { // older API versions answered 201; clients must take both
 		status = http.StatusCreated
 	}
-	body, _ := json.Marshal(map[string]any{"took": 2, "timed_out": false,
-		"hits": map[string]any{"total": total, "max_score": nil, "hits": hits}})
 	e.mu.Unlock()
 	call.Reply(w, status, body)
 }
@@ -317,9 +380,12 @@ func parseSort(items []json.RawMessage) ([]key, error) {
 				}
 			}
 		}
-		switch k.field {
-		case "_id", "modified_time", "first_seen_time", "last_seen_time":
-		default:
+		for i, d := range dates {
+			if d.field == k.field {
+				k.date = i + 1
+			}
+		}
+		if k.date == 0 && k.field != "_id" {
 			return nil, fmt.Errorf("the emulator cannot sort on %q", k.field)
 		}
 		keys = append(keys, k)
@@ -353,45 +419,47 @@ func parseAfter(keys []key, raw []json.RawMessage) ([]any, error) {
 }
 
 // order returns the users sorted by keys, cached until the data changes.
-func (e *Emulator) order(keys []key) []*User {
+func (e *Emulator) order(keys []key) []*stored {
 	spec := fmt.Sprint(keys)
 	if e.sorted != nil && e.sortSpec == spec {
 		return e.sorted
 	}
-	users := make([]*User, 0, len(e.users))
+	users := make([]*stored, 0, len(e.users))
 	for _, u := range e.users {
 		users = append(users, u)
 	}
-	vals := make(map[*User][]any, len(users))
-	for _, u := range users {
-		vals[u] = values(keys, u)
-	}
-	sort.Slice(users, func(i, j int) bool {
-		if c := compare(keys, vals[users[i]], vals[users[j]]); c != 0 {
-			return c < 0
+	slices.SortFunc(users, func(a, b *stored) int {
+		for _, k := range keys {
+			var c int
+			if k.date == 0 {
+				c = strings.Compare(a.UserID, b.UserID)
+			} else {
+				c = cmp.Compare(a.times[k.date-1], b.times[k.date-1])
+			}
+			if k.desc {
+				c = -c
+			}
+			if c != 0 {
+				return c
+			}
 		}
-		return users[i].UserID < users[j].UserID // a stable order for equal keys
+		return strings.Compare(a.UserID, b.UserID) // a stable order for equal keys
 	})
 	e.sorted, e.sortSpec = users, spec
 	return users
 }
 
-// values are a user's sort values, as the hit's "sort" array carries them.
-func values(keys []key, u *User) []any {
-	out := make([]any, len(keys))
+// compareAfter compares u's sort values with search_after's.
+func compareAfter(keys []key, u *stored, after []any) int {
+	a := make([]any, len(keys))
 	for i, k := range keys {
-		switch k.field {
-		case "_id":
-			out[i] = u.UserID
-		case "modified_time":
-			out[i] = millis(u.ModifiedTime)
-		case "first_seen_time":
-			out[i] = millis(u.FirstSeenTime)
-		case "last_seen_time":
-			out[i] = millis(u.LastSeenTime)
+		if k.date == 0 {
+			a[i] = u.UserID
+		} else {
+			a[i] = u.times[k.date-1]
 		}
 	}
-	return out
+	return compare(keys, a, after)
 }
 
 func compare(keys []key, a, b []any) int {

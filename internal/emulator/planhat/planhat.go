@@ -61,6 +61,7 @@ type Emulator struct {
 	token string
 	mu    sync.Mutex
 	users []EndUser // kept sorted by _id; insertion order is _id order too
+	docs  [][]byte  // docs[i] is users[i] rendered (emu.Render), redone on every change
 	next  int       // ObjectId counter
 	// OnList, when set, runs after each list request has been answered
 	// (with the count of list requests so far): tests use it to change data
@@ -79,6 +80,10 @@ func New(token string, users []EndUser) *Emulator {
 		Server: emu.NewServer(errorBody, vendors.Of[vendors.Planhat].Limits)}
 	e.users = append(e.users, users...)
 	sort.Slice(e.users, func(i, j int) bool { return e.users[i].ID < e.users[j].ID })
+	e.docs = make([][]byte, len(e.users))
+	for i := range e.users {
+		e.docs[i] = emu.Render(e.users[i])
+	}
 	e.next = len(users)
 	e.Now = time.Now
 	return e
@@ -117,9 +122,18 @@ func (e *Emulator) Insert(users ...EndUser) {
 	for _, u := range users {
 		u.ID = ObjectID(1_000_000_000 + e.next)
 		e.next++
-		e.users = append(e.users, u)
+		e.add(u)
 	}
 }
+
+// add stores a new user, after every other; the caller holds e.mu.
+func (e *Emulator) add(u EndUser) {
+	e.users = append(e.users, u)
+	e.docs = append(e.docs, emu.Render(u))
+}
+
+// changed renders users[i] again after a change; the caller holds e.mu.
+func (e *Emulator) changed(i int) { e.docs[i] = emu.Render(e.users[i]) }
 
 // Archive marks users archived, as Planhat's UI does: they stay in the
 // list only for clients that ask for archived users.
@@ -130,6 +144,7 @@ func (e *Emulator) Archive(ids ...string) {
 		for _, id := range ids {
 			if e.users[i].ID == id {
 				e.users[i].Archived = true
+				e.changed(i)
 			}
 		}
 	}
@@ -193,32 +208,44 @@ func (e *Emulator) list(w http.ResponseWriter, r *http.Request, call *emu.Call) 
 		call.Error(w, http.StatusBadRequest, "unsupported sort")
 		return
 	}
-	// Visible users are listed by index and only the page is copied, so
-	// that listing a large tenant (make bench serves 250,000) stays cheap.
+	// Only the page's documents are taken (a write replaces a document,
+	// never edits one), so that listing a large tenant (make bench serves
+	// 250,000) stays cheap.
 	e.mu.Lock()
-	var visible []int
-	for i := range e.users {
-		if !e.users[i].Archived || archived {
-			visible = append(visible, i)
+	var page [][]byte
+	visible := len(e.users)
+	if archived && sortBy != "-_id" { // every user, in _id order
+		if offset < visible {
+			page = append(page, e.docs[offset:min(visible, offset+limit)]...)
 		}
-	}
-	if sortBy == "-_id" {
-		sort.SliceStable(visible, func(i, j int) bool { return e.users[visible[i]].ID > e.users[visible[j]].ID })
-	}
-	page := []EndUser{}
-	if offset < len(visible) {
-		for _, i := range visible[offset:min(len(visible), offset+limit)] {
-			page = append(page, e.users[i])
+	} else {
+		var idx []int
+		for i := range e.users {
+			if !e.users[i].Archived || archived {
+				idx = append(idx, i)
+			}
+		}
+		if sortBy == "-_id" {
+			sort.SliceStable(idx, func(i, j int) bool { return e.users[idx[i]].ID > e.users[idx[j]].ID })
+		}
+		if visible = len(idx); offset < visible {
+			for _, i := range idx[offset:min(visible, offset+limit)] {
+				page = append(page, e.docs[i])
+			}
 		}
 	}
 	var raw []json.RawMessage
-	if lo, hi := max(offset-len(visible), 0), offset+limit-len(visible); hi > 0 && lo < len(e.raw) {
+	if lo, hi := max(offset-visible, 0), offset+limit-visible; hi > 0 && lo < len(e.raw) {
 		raw = e.raw[lo:min(len(e.raw), hi)]
 	}
 	e.lists++
 	n := e.lists
 	e.mu.Unlock()
-	body, _ := json.Marshal(page)
+	body, ok := emu.Join(emu.Body(), page)
+	if !ok {
+		call.Error(w, http.StatusInternalServerError, "an end user cannot be rendered")
+		return
+	}
 	body = appendRaw(body, raw)
 	call.Reply(w, http.StatusOK, body)
 	if e.OnList != nil {

@@ -83,7 +83,7 @@ func (e *Emulator) upsert(w http.ResponseWriter, r *http.Request, call *emu.Call
 			u := EndUser{ID: ObjectID(2_000_000_000 + e.next), CreateDate: now, UpdatedAt: now, Tags: []string{}, OtherEmails: []string{}}
 			e.next++
 			apply(&u, it)
-			e.users = append(e.users, u)
+			e.add(u)
 			res.Created++
 			res.InsertsKeys = append(res.InsertsKeys, map[string]any{"_id": u.ID})
 			res.UpsertedIDs = append(res.UpsertedIDs, u.ID)
@@ -97,6 +97,7 @@ func (e *Emulator) upsert(w http.ResponseWriter, r *http.Request, call *emu.Call
 			res.NonUpdates++
 		}
 		u.UpdatedAt = now // even for a no-op: why clients must send only changes
+		e.changed(i)
 		res.UpdatesKeys = append(res.UpdatesKeys, map[string]any{"_id": u.ID})
 	}
 	e.mu.Unlock()

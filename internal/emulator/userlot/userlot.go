@@ -42,19 +42,25 @@ var documented = map[string]bool{
 }
 
 // MarshalJSON writes the custom fields at the top level, skipping any that
-// has a documented field's name.
+// has a documented field's name: one object with every key sorted (as
+// json.Marshal writes a map), or the struct's own order without custom
+// fields.
 func (u EndUser) MarshalJSON() ([]byte, error) {
 	type plain EndUser
-	b, err := json.Marshal(plain(u))
-	if err != nil || len(u.Custom) == 0 {
-		return b, err
+	if len(u.Custom) == 0 {
+		return json.Marshal(plain(u))
 	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
+	m := make(map[string]any, len(u.Custom)+len(documented))
 	for k, v := range u.Custom {
 		if !documented[k] {
+			m[k] = v
+		}
+	}
+	m["id"], m["created_at"], m["updated_at"] = u.ID, u.CreatedAt, u.UpdatedAt
+	for k, v := range map[string]string{"external_id": u.ExternalID, "source_external_id": u.SourceExternalID,
+		"first_name": u.FirstName, "last_name": u.LastName, "name": u.Name, "email": u.Email,
+		"company_id": u.CompanyID, "last_seen_at": u.LastSeenAt} {
+		if v != "" { // omitempty
 			m[k] = v
 		}
 	}
@@ -70,15 +76,31 @@ type Emulator struct {
 	// replaces a record (and its Custom map) whole, never edits it in place:
 	// list answers marshal their copies after the lock is released.
 	users []EndUser
-	next  int // id counter for inserted users
+	docs  [][]byte // docs[i] is users[i] rendered (emu.Render), redone on every change
+	next  int      // id counter for inserted users
 }
 
 // New returns an emulator holding users, accepting key.
 func New(key string, users []EndUser) *Emulator {
 	e := &Emulator{key: key,
 		Server: emu.NewServer(errorBody, vendors.Of[vendors.Userlot].Limits)}
-	e.users = append(e.users, users...)
+	for _, u := range users {
+		e.add(u)
+	}
 	return e
+}
+
+// add stores a new user, after every other; the caller holds e.mu (or
+// owns e).
+func (e *Emulator) add(u EndUser) {
+	e.users = append(e.users, u)
+	e.docs = append(e.docs, emu.Render(u))
+}
+
+// replace stores u in place of users[i]; the caller holds e.mu.
+func (e *Emulator) replace(i int, u EndUser) {
+	e.users[i] = u
+	e.docs[i] = emu.Render(u)
 }
 
 func errorBody(_ int, msg string) []byte {
@@ -136,7 +158,7 @@ func (e *Emulator) Insert(users ...EndUser) {
 	for _, u := range users {
 		u.ID = UUID(100_000_000 + e.next)
 		e.next++
-		e.users = append(e.users, u)
+		e.add(u)
 	}
 }
 
@@ -198,29 +220,37 @@ func (e *Emulator) list(w http.ResponseWriter, r *http.Request, call *emu.Call) 
 			active = append(active, filter{field, v})
 		}
 	}
-	// Only the page's users are copied, so that listing a large tenant
-	// (make bench serves 250,000) stays linear in its pages.
-	out := []EndUser{}
+	// Only the page's documents are taken (a write replaces a document,
+	// never edits one), so that listing a large tenant (make bench serves
+	// 250,000) stays linear in its pages.
+	var out [][]byte
 	from := (page - 1) * perPage // < 0: overflow, an empty page
 	e.mu.Lock()
-	for n, i := 0, 0; from >= 0 && i < len(e.users) && n-from < perPage; i++ {
-		u := e.users[i]
-		ok := true
-		for _, f := range active {
-			ok = ok && f.field(u) == f.want
+	switch {
+	case from < 0:
+	case len(active) == 0:
+		if from < len(e.docs) {
+			out = append(out, e.docs[from:min(len(e.docs), from+perPage)]...)
 		}
-		if !ok {
-			continue
+	default:
+		for n, i := 0, 0; i < len(e.users) && n-from < perPage; i++ {
+			ok := true
+			for _, f := range active {
+				ok = ok && f.field(e.users[i]) == f.want
+			}
+			if !ok {
+				continue
+			}
+			if n >= from {
+				out = append(out, e.docs[i])
+			}
+			n++
 		}
-		if n >= from {
-			out = append(out, u)
-		}
-		n++
 	}
 	e.mu.Unlock()
-	body, err := json.Marshal(out)
-	if err != nil {
-		call.Error(w, http.StatusInternalServerError, err.Error())
+	body, ok := emu.Join(emu.Body(), out)
+	if !ok {
+		call.Error(w, http.StatusInternalServerError, "An end user cannot be rendered")
 		return
 	}
 	call.Reply(w, http.StatusOK, body)

@@ -115,13 +115,13 @@ func (e *Emulator) put(in map[string]any) (EndUser, int, string) {
 		u.ID = UUID(200_000_000 + e.next)
 		e.next++
 		u.CreatedAt, u.UpdatedAt = now, now
-		e.users = append(e.users, u)
+		e.add(u)
 		return u, http.StatusCreated, ""
 	case same(e.users[i], u):
 		return e.users[i], http.StatusOK, ""
 	}
 	u.UpdatedAt = now
-	e.users[i] = u
+	e.replace(i, u)
 	return u, http.StatusOK, ""
 }
 
