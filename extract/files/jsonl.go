@@ -1,12 +1,11 @@
 package files
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"etl/extract"
 )
@@ -23,14 +22,12 @@ func (e *Extractor) readJSONL(ctx context.Context, in input, w *extract.Writer, 
 		return err
 	}
 	defer rc.Close()
-	r := bufio.NewReaderSize(rc, 64<<10)
-	var buf []byte
+	lr := lineReader{r: rc, buf: make([]byte, chunkSize)}
 	for n := 1; ; n++ {
 		if n%checkEvery == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		line, long, err := readLine(r, buf[:0])
-		buf = line
+		line, long, err := lr.next()
 		if err == io.EOF {
 			return nil
 		}
@@ -39,19 +36,19 @@ func (e *Extractor) readJSONL(ctx context.Context, in input, w *extract.Writer, 
 		}
 		at := place{file: in.name, n: n}
 		if n == 1 {
-			line = bytes.TrimPrefix(line, bom)
+			line = strings.TrimPrefix(line, string(bom))
 		}
-		line = bytes.TrimSpace(line)
+		line = strings.TrimSpace(line)
 		switch {
 		case long:
 			err = w.Reject("", fmt.Sprintf("%s: line longer than %d MiB", at, MaxLine>>20), nil)
 		case len(line) == 0:
 			continue
 		case line[0] != '{':
-			if !json.Valid(line) {
-				err = invalid(w, at, line)
+			if raw := []byte(line); !json.Valid(raw) {
+				err = invalid(w, at, raw)
 			} else {
-				err = w.Reject("", at.String()+": not a JSON object", line)
+				err = w.Reject("", at.String()+": not a JSON object", raw)
 			}
 		default:
 			err = e.emitLine(w, dec, at, line)
@@ -67,13 +64,13 @@ func (e *Extractor) readJSONL(ctx context.Context, in input, w *extract.Writer, 
 // json.Unmarshal, which validates the whole line first), so a line that
 // decodes is valid JSON, and only a line that does not is validated again,
 // to reject it as invalid JSON as before.
-func (e *Extractor) emitLine(w *extract.Writer, dec decoder, at place, line []byte) error {
-	row, skip, err := dec(string(line))
+func (e *Extractor) emitLine(w *extract.Writer, dec decoder, at place, line string) error {
+	row, skip, err := dec(line)
 	switch {
-	case err != nil && !json.Valid(line):
-		return invalid(w, at, line)
+	case err != nil && !json.Valid([]byte(line)):
+		return invalid(w, at, []byte(line))
 	case err != nil:
-		return w.Reject(extract.GuessID(line, e.shape.id), at.String()+": "+err.Error(), line)
+		return w.Reject(extract.GuessID([]byte(line), e.shape.id), at.String()+": "+err.Error(), []byte(line))
 	case skip:
 		w.Skip()
 		return nil
@@ -88,25 +85,66 @@ func invalid(w *extract.Writer, at place, line []byte) error {
 	return w.Reject("", fmt.Sprintf("%s: invalid JSON: %v", at, jerr), line)
 }
 
-// readLine appends the next line, without its end, to buf. A line longer
-// than MaxLine is read to its end but not kept (long is set). At the end of
-// the input it returns io.EOF.
-func readLine(r *bufio.Reader, buf []byte) (line []byte, long bool, err error) {
-	read := false
+// chunkSize is how much of a file is read at once.
+const chunkSize = 1 << 20
+
+// lineReader cuts lines out of a file read a chunk at a time, each chunk
+// made a string once: a record's values are substrings of it (until they
+// are appended to a batch), so no line is copied or allocated on its own.
+type lineReader struct {
+	r   io.Reader
+	buf []byte // the read buffer; grows for a line longer than a chunk
+	s   string // the chunk being cut
+	off int    // where the next line starts in s
+	err error  // the reader's, once it returned one
+}
+
+// next returns the next line without its end (every "\r" and "\n" it ends
+// with). A line longer than MaxLine is read to its end but not kept (long
+// is set). At the end of the input it returns io.EOF.
+func (l *lineReader) next() (line string, long bool, err error) {
 	for {
-		frag, err := r.ReadSlice('\n')
-		read = read || len(frag) > 0
-		if !long && len(buf)+len(frag) <= MaxLine+2 { // +2: the line's end
-			buf = append(buf, frag...)
-		} else {
-			long, buf = true, buf[:0]
+		rest := l.s[l.off:]
+		// A line is kept with at most MaxLine+2 bytes, its end included.
+		if i := strings.IndexByte(rest, '\n'); i >= 0 {
+			l.off += i + 1
+			if long || i+1 > MaxLine+2 {
+				return "", true, nil
+			}
+			return strings.TrimRight(rest[:i], "\r"), false, nil
 		}
-		switch {
-		case err == bufio.ErrBufferFull:
-			continue
-		case err == io.EOF && read:
-			err = nil
+		if l.err != nil {
+			if l.err != io.EOF {
+				return "", false, l.err
+			}
+			l.off = len(l.s)
+			switch {
+			case long || len(rest) > MaxLine+2:
+				return "", true, nil
+			case len(rest) > 0:
+				return strings.TrimRight(rest, "\r"), false, nil
+			}
+			return "", false, io.EOF
 		}
-		return bytes.TrimRight(buf, "\r\n"), long, err
+		if long || len(rest) > MaxLine+2 {
+			long, rest = true, "" // what is read of it is dropped
+		}
+		l.fill(rest)
 	}
+}
+
+// fill makes s the unfinished line rest followed by the next chunk of the
+// input: as much as the buffer holds, which doubles when rest would fill
+// more than half of it.
+func (l *lineReader) fill(rest string) {
+	if len(rest) > len(l.buf)/2 {
+		l.buf = make([]byte, 2*len(l.buf))
+	}
+	n := copy(l.buf, rest)
+	for n < len(l.buf) && l.err == nil {
+		var m int
+		m, l.err = l.r.Read(l.buf[n:])
+		n += m
+	}
+	l.s, l.off = string(l.buf[:n]), 0
 }

@@ -3,10 +3,12 @@ package files
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"etl/internal/config"
 )
@@ -59,6 +61,37 @@ func TestJSONLRejectsAsWhenValidatedFirst(t *testing.T) {
 		}
 		if got := reasons(res); !slices.Equal(got, want) {
 			t.Errorf("%s: reasons\n%q\nwant\n%q", name, got, want)
+		}
+	}
+}
+
+// Lines are cut the same whatever the chunks they straddle, however the
+// reader hands out its bytes: every "\r" before a line's end dropped, a
+// last line without an end kept.
+func TestLineReaderChunks(t *testing.T) {
+	text := "{\"a\":1}\r\n\n{\"b\":2}\r\r\n  \n" + strings.Repeat("x", 300) + "\n{\"c\":3}"
+	want := []string{`{"a":1}`, "", `{"b":2}`, "  ", strings.Repeat("x", 300), `{"c":3}`}
+	for _, size := range []int{1, 2, 3, 7, 64, 1 << 20} {
+		for _, one := range []bool{false, true} {
+			var r io.Reader = strings.NewReader(text)
+			if one {
+				r = iotest.OneByteReader(r)
+			}
+			lr := lineReader{r: r, buf: make([]byte, size)}
+			var got []string
+			for {
+				line, long, err := lr.next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil || long {
+					t.Fatalf("chunks of %d: %v (long %v)", size, err, long)
+				}
+				got = append(got, line)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("chunks of %d (one byte a read: %v): %q, want %q", size, one, got, want)
+			}
 		}
 	}
 }
