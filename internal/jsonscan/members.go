@@ -3,16 +3,15 @@ package jsonscan
 // Member is a key and a string value to add to an object.
 type Member struct{ Key, Value string }
 
-// AddMembers returns the canonical object obj ("" for none) with add's
-// members in it, each replacing a member of the same key: what encoding
-// the decoded object with those keys set gives. add must be sorted by key.
-// ok is false when obj is not an object whose keys need no escaping; the
-// caller then goes through encoding/json.
-func AddMembers(obj string, add []Member) (string, bool) {
+// AppendMembers appends to dst the canonical object obj ("" for none) with
+// add's members in it, each replacing a member of the same key: what
+// encoding the decoded object with those keys set gives. add must be
+// sorted by key. ok is false when obj is not an object whose keys need no
+// escaping; the caller then goes through encoding/json.
+func AppendMembers(dst []byte, obj string, add []Member) ([]byte, bool) {
 	var sc Scanner
 	sc.Reset(obj)
-	out := make([]byte, 0, len(obj)+32*len(add))
-	out = append(out, '{')
+	out := append(dst, '{')
 	n := 0
 	put := func(key, value string, str bool) {
 		if n > 0 {
@@ -30,7 +29,7 @@ func AddMembers(obj string, add []Member) (string, bool) {
 	if obj != "" {
 		prev := ""
 		if !sc.Object() {
-			return "", false
+			return dst, false
 		}
 		for first := true; ; first = false {
 			key, plain, ok := sc.Member(first)
@@ -39,7 +38,7 @@ func AddMembers(obj string, add []Member) (string, bool) {
 			}
 			raw, ok := sc.Raw()
 			if !ok || !plain || !first && key <= prev {
-				return "", false // not canonical
+				return dst, false // not canonical
 			}
 			prev = key
 			for len(add) > 0 && add[0].Key < key {
@@ -52,11 +51,11 @@ func AddMembers(obj string, add []Member) (string, bool) {
 			put(key, raw, false)
 		}
 		if !sc.End() {
-			return "", false
+			return dst, false
 		}
 	}
 	for _, m := range add {
 		put(m.Key, m.Value, true)
 	}
-	return string(append(out, '}')), true
+	return append(out, '}'), true
 }

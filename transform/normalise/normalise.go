@@ -71,6 +71,7 @@ type Normaliser struct {
 	emails []string // scratch, reused row after row
 	tags   []string
 	extra  []jsonscan.Member
+	attrs  []byte
 }
 
 // New returns a normaliser for a source with opt.
@@ -145,7 +146,7 @@ func (n *Normaliser) Row(r *schemas.SourceRow) (reason string, ok bool) {
 	}
 	r.Tags = sortUnique(tags)
 	n.tags = tags
-	r.Attributes = attributes(r.Attributes, extra)
+	r.Attributes, n.attrs = attributes(r.Attributes, extra, n.attrs[:0])
 	n.extra = extra
 	return "", true
 }
@@ -175,22 +176,24 @@ func sortUnique(s []string) []string {
 // attributes returns the custom fields (canonical JSON, from the
 // extractor) with the raw values the columns could not hold; nil for none.
 // Keys are sorted at every depth, as before: the values are added into the
-// canonical text, or, when its keys need escaping, through maps.
-func attributes(attrs []byte, extra []jsonscan.Member) []byte {
+// canonical text (written into scratch, which is returned for the next
+// row: the text is valid until then, as the writer appends it first), or,
+// when its keys need escaping, through maps.
+func attributes(attrs []byte, extra []jsonscan.Member, scratch []byte) (out, next []byte) {
 	if len(extra) == 0 {
 		if len(attrs) <= 2 { // {}
-			return nil
+			return nil, scratch
 		}
-		return attrs
+		return attrs, scratch
 	}
-	if s, ok := jsonscan.AddMembers(string(attrs), extra); ok {
-		return []byte(s)
+	if out, ok := jsonscan.AppendMembers(scratch, string(attrs), extra); ok {
+		return out, out
 	}
 	m := map[string]string{}
 	for _, e := range extra {
 		m[e.Key] = e.Value
 	}
-	return []byte(reencode(string(attrs), m))
+	return []byte(reencode(string(attrs), m)), scratch
 }
 
 // reencode is attributes through maps: decoded, merged, encoded again.
