@@ -351,7 +351,7 @@ func WriteFile(ctx context.Context, s store.Store, key string, rec arrow.Record)
 
 // Close finishes the last parts, in the order of their names. A table with
 // no rows still gets one (empty) part file, so that readers see its
-// columns.
+// columns. Closing it again returns the same parts.
 func (t *TableWriter) Close() ([]Part, error) {
 	if !t.closed {
 		if t.pendingRows > 0 || t.nparts == 0 {

@@ -453,6 +453,10 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		return err
 	}
 	sources := writeBehind(sw)
+	// Waited for once the other tables' work is under way: its last row
+	// group is encoded meanwhile (see behind).
+	sourcesDone := sync.OnceValue(sources.close)
+	defer sourcesDone()
 	// Source by source, in staged order: the table's rows come in the order
 	// of the pipeline's sources, each in the order it was read.
 	for _, d := range staged {
@@ -470,12 +474,8 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 			}
 			return sources.write(out)
 		}); err != nil {
-			sources.close()
 			return err
 		}
-	}
-	if err := sources.close(); err != nil {
-		return err
 	}
 	// The rest of end_user_changes reads the previous partition again: on
 	// a core of its own, while end_users, the write-back and rejects go on.
@@ -508,6 +508,9 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		}
 	}
 	if err := writeRejects(opt.Mem, rjw, wbRejects); err != nil {
+		return err
+	}
+	if err := sourcesDone(); err != nil {
 		return err
 	}
 	if err := changesDone(); err != nil {
@@ -576,7 +579,11 @@ func eachBatch(ctx context.Context, st *staging, h *hand, d *stageDone, firsts [
 // behind writes a table's batches on a goroutine of its own, so that making
 // the next batch (reading staging, annotating, building people) overlaps
 // encoding and compressing this one: the tables' phase otherwise uses one
-// core of the machine.
+// core of the machine. A table that closes its part files itself (a
+// Parquet table's writer) is closed there too, once its last batch is
+// written: its last row group is encoded beside the other tables' work,
+// not after all of it, and the replacement's closeTable only collects its
+// parts.
 type behind struct {
 	recs chan arrow.Record
 	done chan error
@@ -595,9 +602,20 @@ func writeBehind(w tableWriter) *behind {
 			}
 			rec.Release()
 		}
+		if c, ok := w.(partsCloser); ok && err == nil {
+			if _, err = c.Close(); err != nil {
+				b.err.Store(&err)
+			}
+		}
 		b.done <- err
 	}()
 	return b
+}
+
+// partsCloser is a table writer that finishes its own part files (and may
+// be closed again, to get them).
+type partsCloser interface {
+	Close() ([]load.Part, error)
 }
 
 // write hands rec over; the writer releases it.
