@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -55,17 +56,48 @@ func (res *Result) Survive(rec arrow.Record, first int) error {
 	if first < 0 || first+n > len(res.check) || res.done+n > len(res.check) {
 		return fmt.Errorf("resolve: annotating more rows than were added")
 	}
+	// On two goroutines, each the rows of one half of the persons: the
+	// state each writes (and its values' interner) is its half's alone.
+	var errs [2]error
+	if n >= 1024 {
+		var wg sync.WaitGroup
+		wg.Go(func() { errs[1] = res.survive(rec, first, 1) })
+		errs[0] = res.survive(rec, first, 0)
+		wg.Wait()
+	} else {
+		errs[0], errs[1] = res.survive(rec, first, 0), res.survive(rec, first, 1)
+	}
+	if err := cmp.Or(errs[0], errs[1]); err != nil {
+		return err
+	}
+	res.done += n
+	if res.done == len(res.check) {
+		// What only survivorship needed: People has each person's latest
+		// updated_at (and sources, but beyond 16 of them).
+		res.upd, res.fields = nil, nil
+		if res.srcMask != nil {
+			res.src = nil
+		}
+	}
+	return nil
+}
+
+// survive is Survive for the rows of rec whose person is in half h.
+func (res *Result) survive(rec arrow.Record, first, h int) error {
 	src := rec.Column(schemas.SrcSource).(*array.String)
 	sid := rec.Column(schemas.SrcSourceID).(*array.String)
 	cre := rec.Column(schemas.SrcCreatedAt).(*array.Timestamp)
 	cols := fieldArrays(rec)
-	for i := 0; i < n; i++ {
+	for i := range int(rec.NumRows()) {
 		row := first + i
+		p := res.person[row]
+		if res.half(p) != h {
+			continue
+		}
 		s, id := src.Value(i), sid.Value(i)
 		if res.check[row] != res.rowHash(s, id) {
 			return fmt.Errorf("resolve: a batch annotated at another row than it was added at")
 		}
-		p := res.person[row]
 		if res.pid[p] == (uuid.UUID{}) {
 			res.pid[p] = personID("record:", []byte(s+":"+id))
 		}
@@ -80,20 +112,11 @@ func (res *Result) Survive(rec arrow.Record, first int) error {
 			switch {
 			case res.tie[p]&(1<<f) != 0:
 				if res.rank(int32(row), res.slot[k]) == 0 {
-					res.contend(k, id, res.ref(row, f, a.Value(i)))
+					res.contend(k, id, res.ref(row, f, h, a.Value(i)))
 				}
 			case res.slot[k] == int32(row):
-				res.slot[k] = -(res.ref(row, f, a.Value(i)) + 2)
+				res.slot[k] = -(res.ref(row, f, h, a.Value(i)) + 2)
 			}
-		}
-	}
-	res.done += n
-	if res.done == len(res.check) {
-		// What only survivorship needed: People has each person's latest
-		// updated_at (and sources, but beyond 16 of them).
-		res.upd, res.fields = nil, nil
-		if res.srcMask != nil {
-			res.src = nil
 		}
 	}
 	return nil
@@ -138,13 +161,13 @@ func (res *Result) PersonIDs(mem memory.Allocator, rec arrow.Record, first int) 
 func (res *Result) Shrink() {
 	r := res.records
 	r.ids, r.holders, r.src, r.upd, r.fields, r.idOff, r.idList = nil, nil, nil, nil, nil, nil, nil
-	res.flags, res.created, res.updated, res.slot, res.tie, res.ties, res.values, res.prio = nil, nil, nil, nil, nil, nil, nil, nil
-	res.srcMask = nil
+	res.flags, res.created, res.updated, res.slot, res.tie, res.prio = nil, nil, nil, nil, nil, nil
+	res.srcMask, res.ties, res.values = nil, [2]map[int]tied{}, [2]*interner{}
 }
 
-// ref interns a surviving value. The email is already interned by Add, as
-// one of the record's ids.
-func (res *Result) ref(row, f int, v string) int32 {
+// ref interns a surviving value of a person in half h. The email is
+// already interned by Add, as one of the record's ids.
+func (res *Result) ref(row, f, h int, v string) int32 {
 	if fieldCols[f].src == schemas.SrcEmail {
 		for _, id := range res.idList[res.idOff[row]:res.idOff[row+1]] {
 			if res.ids.Kind(id) == kindEmail {
@@ -154,40 +177,37 @@ func (res *Result) ref(row, f int, v string) int32 {
 			}
 		}
 	}
-	return res.values.Intern(0, v)
+	return res.values[h].Intern(0, v)
 }
 
-// refKey is the value of ref for field f.
-func (res *Result) refKey(f int, ref int32) []byte {
+// refKey is the value of ref for field f of a person in half h.
+func (res *Result) refKey(f, h int, ref int32) []byte {
 	if fieldCols[f].src == schemas.SrcEmail {
 		return res.ids.Key(ref)[1:]
 	}
-	return res.values.Key(ref)[1:]
+	return res.values[h].Key(ref)[1:]
+}
+
+// half is the half of the persons p is in (see Survive).
+func (res *Result) half(p int32) int {
+	if p < res.halfAt {
+		return 0
+	}
+	return 1
 }
 
 // contend settles a tie on updated_at and source priority: the ascending
 // source_id wins, then the smaller value, so the input order never matters.
 func (res *Result) contend(k int, sourceID string, ref int32) {
-	if cur, ok := res.ties[k]; ok {
+	h := res.half(int32(k / nFields))
+	if cur, ok := res.ties[h][k]; ok {
 		f := k % nFields
 		c := strings.Compare(sourceID, cur.sourceID)
-		if c > 0 || c == 0 && bytes.Compare(res.refKey(f, ref), res.refKey(f, cur.ref)) >= 0 {
+		if c > 0 || c == 0 && bytes.Compare(res.refKey(f, h, ref), res.refKey(f, h, cur.ref)) >= 0 {
 			return
 		}
 	}
-	res.ties[k] = tied{sourceID: strings.Clone(sourceID), ref: ref}
-}
-
-// value is the surviving value of field k, or nil.
-func (res *Result) value(p int32, f int) []byte {
-	k := int(p)*nFields + f
-	if res.tie[p]&(1<<f) != 0 {
-		return res.refKey(f, res.ties[k].ref)
-	}
-	if s := res.slot[k]; s < -1 {
-		return res.refKey(f, -s-2)
-	}
-	return nil
+	res.ties[h][k] = tied{sourceID: strings.Clone(sourceID), ref: ref}
 }
 
 // People hands end_users to emit as record batches of at most batchRows
@@ -351,7 +371,7 @@ func (g *peopleBuilder) gather(ps []int32) {
 			ref := int32(-1)
 			switch s := res.slot[k+f]; {
 			case tie&(1<<f) != 0:
-				ref = res.ties[k+f].ref
+				ref = res.ties[res.half(p)][k+f].ref
 			case s < -1:
 				ref = -s - 2
 			}
@@ -362,7 +382,7 @@ func (g *peopleBuilder) gather(ps []int32) {
 	for i, ref := range g.refs {
 		var v []byte
 		if ref >= 0 {
-			v = res.refKey(i%nFields, ref)
+			v = res.refKey(i%nFields, res.half(ps[i/nFields]), ref)
 		}
 		g.vals = append(g.vals, v)
 	}
