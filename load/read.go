@@ -80,10 +80,34 @@ func readPart(ctx context.Context, s store.Store, key string, mem memory.Allocat
 		return err
 	}
 	defer rr.Release()
-	for rr.Next() {
-		if err := fn(rr.Record()); err != nil {
-			return err
+	// The next batch is read and decoded on a goroutine of its own while fn
+	// takes this one: end_user_changes reads the previous partition twice,
+	// with nothing else to do meanwhile.
+	recs := make(chan arrow.Record, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(recs)
+		for rr.Next() {
+			rec := rr.Record()
+			rec.Retain()
+			select {
+			case recs <- rec:
+			case <-stop:
+				rec.Release()
+				return
+			}
 		}
+	}()
+	for rec := range recs {
+		if err == nil {
+			if err = fn(rec); err != nil {
+				close(stop)
+			}
+		}
+		rec.Release()
+	}
+	if err != nil {
+		return err
 	}
 	if err := rr.Err(); err != nil && err != io.EOF {
 		return err

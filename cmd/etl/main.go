@@ -48,16 +48,9 @@ const (
 	exitUsage = 2
 )
 
-// defaultMemoryLimit is the soft heap limit when GOMEMLIMIT is not set: Go's
-// default collector lets the heap grow to twice the live data, which at 10
-// million records would pass 2 GB; a soft limit makes it collect sooner.
-// At 1.25 GiB a run of 10 million records peaked at 1.24-1.41 GiB resident
-// (1.5 GiB let it reach 1.52 GiB) for ~6% more CPU (make bench, bench 5).
-const defaultMemoryLimit = 1280 << 20
-
 func main() {
 	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
-		debug.SetMemoryLimit(defaultMemoryLimit)
+		debug.SetMemoryLimit(run.DefaultMemoryLimit)
 	}
 	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv))
 }

@@ -2,6 +2,8 @@ package run
 
 import (
 	"flag"
+	"os"
+	"runtime/debug"
 	"testing"
 
 	"etl/internal/config"
@@ -15,6 +17,10 @@ var benchPipeline = flag.String("pipeline", "", "pipeline file BenchmarkRun runs
 func BenchmarkRun(b *testing.B) {
 	if *benchPipeline == "" {
 		b.Skip("no -pipeline")
+	}
+	// The memory limit etl sets, so that the profile is of the same run.
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(DefaultMemoryLimit))
 	}
 	p, err := config.Load(*benchPipeline, func(string) (string, bool) { return "", false }, "2026-01-01")
 	if err != nil {

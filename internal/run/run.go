@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -328,11 +329,19 @@ func newResolver(p *config.Pipeline) *resolve.Resolver {
 // already, kept batches not read back).
 func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary, tbls tables, staged []*stageDone,
 	st *staging, wbTargets map[string]*target, prev *previous, h *hand) error {
+	// Each phase's time, at debug level: where a run of millions spends it.
+	mark, markCPU := time.Now(), cpuTime()
+	phase := func(name string) {
+		now, cpu := time.Now(), cpuTime()
+		opt.Log.Debug("tables' phase", "step", name, "seconds", now.Sub(mark).Seconds(), "cpu_seconds", (cpu - markCPU).Seconds())
+		mark, markCPU = now, cpu
+	}
 	// Each staged batch's first row in the resolver, by source.
 	firsts := map[string][]int{}
 	var r *resolve.Resolver
 	if h != nil {
 		h.wait()
+		phase("resolver fed")
 		r = h.r
 	} else {
 		r = newResolver(p)
@@ -348,6 +357,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	res := r.Resolve()
 	rs := res.Stats()
 	sum.Resolve = &rs
+	phase("clustered")
 
 	// First every batch's surviving values (kept batches stay kept); then
 	// end_users is built (on two goroutines) into a temporary file, and
@@ -359,6 +369,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 			return err
 		}
 	}
+	phase("survivors gathered")
 	usersSpill, err := newSpill(schemas.EndUsers, opt.Mem)
 	if err != nil {
 		return err
@@ -371,6 +382,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		return fmt.Errorf("%s: %w", schemas.TableUsers, err)
 	}
 	res.Shrink()
+	phase("end_users built")
 
 	// The previous partition is indexed before this one is touched, so that
 	// a failure to read it changes nothing.
@@ -385,6 +397,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		}
 	}
 
+	phase("previous partition indexed")
 	b := built{RunID: sum.RunID, Inputs: map[string]string{}, Sources: map[string]int64{}}
 	for _, d := range staged {
 		b.Inputs[d.Source] = d.RunID
@@ -477,6 +490,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 			return err
 		}
 	}
+	phase("end_user_sources handed to its writer")
 	// The rest of end_user_changes reads the previous partition again: on
 	// a core of its own, while end_users, the write-back and rejects go on.
 	finished := make(chan error, 1)
@@ -486,6 +500,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	if err := usersDone(); err != nil {
 		return err
 	}
+	phase("end_users written")
 
 	// Write-back (stage all) runs before the tables are committed, so that
 	// its refused items land in this run's rejects; its failure still leaves
@@ -516,6 +531,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	if err := changesDone(); err != nil {
 		return err
 	}
+	phase("write-back, rejects and end_user_changes done")
 	chgOpen = false
 	if err := chg.close(); err != nil {
 		return err
@@ -533,6 +549,7 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		return err
 	}
 	committed = true
+	phase("committed")
 	opt.Log.Info("tables written", "output", p.Output.URI, "run_date", opt.RunDate, "persons", rs.Persons)
 	if wbTargets != nil && wbErr == nil && !opt.DryRun {
 		if err := markWriteback(ctx, st, sum.RunID, sum); err != nil {
@@ -699,4 +716,14 @@ func opt(b *array.StringBuilder, v string) {
 		return
 	}
 	b.Append(v)
+}
+
+// cpuTime is the process's CPU time so far (user and system), for the
+// tables' phase's debug log; 0 where the system does not say.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -20,6 +20,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -53,7 +54,10 @@ type Diff struct {
 	matched []uint64 // bit i: a current record has prev[i]'s key
 	changed []uint64 // bit i: … and another row
 	nMatch  int
-	cands   []cand // the changed ones' current column hashes, in tmp
+	cands   []cand      // the changed ones' current column hashes, in tmp
+	keys    [][2]uint64 // lookup's, per row of a batch
+	spans   [][2]uint32
+	pos     []int
 	tmp     *os.File
 	tmpSize int64
 	buf     []byte
@@ -128,9 +132,7 @@ func (d *Diff) Previous(rows int64, each Rows) error {
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(d.prev, func(a, b entry) int {
-		return cmp.Or(cmp.Compare(a.key[0], b.key[0]), cmp.Compare(a.key[1], b.key[1]))
-	})
+	sortEntries(d.prev)
 	for i := 1; i < len(d.prev); i++ {
 		if d.prev[i].key == d.prev[i-1].key {
 			return errors.New("the previous partition holds a record (source, source_id) twice")
@@ -155,17 +157,59 @@ func (d *Diff) Previous(rows int64, each Rows) error {
 	return nil
 }
 
-func (d *Diff) find(k [2]uint64) (int, bool) {
-	if len(d.prev) == 0 {
-		return 0, false
-	}
-	h := k[0] >> d.shift
-	for i := d.dir[h]; i < d.dir[h+1]; i++ {
-		if d.prev[i].key == k {
-			return int(i), true
+// sortEntries sorts entries by key, on both cores: keys are uniform
+// hashes, so those below the middle value and the others are two halves,
+// each sorted apart.
+func sortEntries(es []entry) {
+	j := 0
+	for i := range es {
+		if es[i].key[0] < 1<<63 {
+			es[i], es[j] = es[j], es[i]
+			j++
 		}
 	}
-	return 0, false
+	byKey := func(a, b entry) int {
+		return cmp.Or(cmp.Compare(a.key[0], b.key[0]), cmp.Compare(a.key[1], b.key[1]))
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { slices.SortFunc(es[j:], byKey) })
+	slices.SortFunc(es[:j], byKey)
+	wg.Wait()
+}
+
+// lookup finds the keys of a batch's rows in prev: each row's position,
+// or -1. The keys are hashed first, then their buckets read, then their
+// entries: a row's two reads (its bucket, then its entry) each miss the
+// cache at millions of records, and in loops over the whole batch the
+// misses of different rows overlap, where row by row each waited for the
+// one before.
+func (d *Diff) lookup(cols [nCols]arrow.Array, n int) []int {
+	d.pos = d.pos[:0]
+	if len(d.prev) == 0 {
+		for range n {
+			d.pos = append(d.pos, -1)
+		}
+		return d.pos
+	}
+	d.keys, d.spans = d.keys[:0], d.spans[:0]
+	for i := range n {
+		d.keys = append(d.keys, key(cols, i))
+	}
+	for _, k := range d.keys {
+		h := k[0] >> d.shift
+		d.spans = append(d.spans, [2]uint32{d.dir[h], d.dir[h+1]})
+	}
+	for i, k := range d.keys {
+		pos := -1
+		for j := d.spans[i][0]; j < d.spans[i][1]; j++ {
+			if d.prev[j].key == k {
+				pos = int(j)
+				break
+			}
+		}
+		d.pos = append(d.pos, pos)
+	}
+	return d.pos
 }
 
 func set(bits []uint64, i int)      { bits[i/64] |= 1 << (i % 64) }
@@ -192,9 +236,8 @@ func (d *Diff) Current(rec arrow.Record) error {
 		return nil
 	}
 	var h [nCols]uint64
-	for i := range int(rec.NumRows()) {
-		pos, found := d.find(key(cols, i))
-		if !found {
+	for i, pos := range d.lookup(cols, int(rec.NumRows())) {
+		if pos < 0 {
 			if err := d.add(schemas.ChangeAdded, str(cols, schemas.SrcSource, i), str(cols, schemas.SrcSourceID, i),
 				str(cols, schemas.SrcPersonID, i), nil, nil); err != nil {
 				return err
@@ -319,9 +362,8 @@ func (d *Diff) second(each Rows) error {
 		if err != nil {
 			return err
 		}
-		for i := range int(rec.NumRows()) {
-			pos, found := d.find(key(cols, i))
-			if !found {
+		for i, pos := range d.lookup(cols, int(rec.NumRows())) {
+			if pos < 0 {
 				return errors.New("the previous partition changed while this run read it")
 			}
 			src, sid, pid := str(cols, schemas.SrcSource, i), str(cols, schemas.SrcSourceID, i), str(cols, schemas.SrcPersonID, i)

@@ -149,3 +149,34 @@ func BenchmarkResolve(b *testing.B) {
 		runtime.KeepAlive(res)
 	}
 }
+
+// BenchmarkPeople times People alone over -records synthetic records,
+// resolved and annotated once beforehand.
+func BenchmarkPeople(b *testing.B) {
+	n := *benchRecords
+	const size = 8192
+	mem := memory.NewGoAllocator()
+	r := New(Config{SourcePriority: []string{"planhat", "userlot", "dixa", "moesif"}})
+	for start := 0; start < n; start += size {
+		rec := benchBatch(mem, start, min(size, n-start))
+		r.Add(rec)
+		rec.Release()
+	}
+	res := r.Resolve()
+	for start := 0; start < n; start += size {
+		rec := benchBatch(mem, start, min(size, n-start))
+		if err := res.Survive(rec, start); err != nil {
+			b.Fatal(err)
+		}
+		rec.Release()
+	}
+	for b.Loop() {
+		err := res.People(mem, size, func(p arrow.Record) error {
+			p.Release()
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -3,9 +3,12 @@ package resolve
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 // Keys come back by id, the same key always gets the same id, and the same
@@ -105,5 +108,29 @@ func TestSortByKey(t *testing.T) {
 	}
 	if len(ids) != in.Len() {
 		t.Fatalf("%d ids, want %d", len(ids), in.Len())
+	}
+}
+
+func TestPidOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 2, 100, 70_000} {
+		pid := make([]uuid.UUID, n)
+		for p := range pid {
+			for i := range pid[p] {
+				pid[p][i] = byte(rng.Uint32())
+			}
+			if p%7 == 1 { // the same first 8 bytes as the one before
+				copy(pid[p][:8], pid[p-1][:8])
+			}
+		}
+		got := pidOrder(pid)
+		want := make([]int32, n)
+		for p := range want {
+			want[p] = int32(p)
+		}
+		slices.SortFunc(want, func(a, b int32) int { return bytes.Compare(pid[a][:], pid[b][:]) })
+		if !slices.Equal(got, want) {
+			t.Fatalf("%d persons: order differs from sorting by bytes", n)
+		}
 	}
 }

@@ -2,10 +2,15 @@ package resolve
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -51,17 +56,48 @@ func (res *Result) Survive(rec arrow.Record, first int) error {
 	if first < 0 || first+n > len(res.check) || res.done+n > len(res.check) {
 		return fmt.Errorf("resolve: annotating more rows than were added")
 	}
+	// On two goroutines, each the rows of one half of the persons: the
+	// state each writes (and its values' interner) is its half's alone.
+	var errs [2]error
+	if n >= 1024 {
+		var wg sync.WaitGroup
+		wg.Go(func() { errs[1] = res.survive(rec, first, 1) })
+		errs[0] = res.survive(rec, first, 0)
+		wg.Wait()
+	} else {
+		errs[0], errs[1] = res.survive(rec, first, 0), res.survive(rec, first, 1)
+	}
+	if err := cmp.Or(errs[0], errs[1]); err != nil {
+		return err
+	}
+	res.done += n
+	if res.done == len(res.check) {
+		// What only survivorship needed: People has each person's latest
+		// updated_at (and sources, but beyond 16 of them).
+		res.upd, res.fields = nil, nil
+		if res.srcMask != nil {
+			res.src = nil
+		}
+	}
+	return nil
+}
+
+// survive is Survive for the rows of rec whose person is in half h.
+func (res *Result) survive(rec arrow.Record, first, h int) error {
 	src := rec.Column(schemas.SrcSource).(*array.String)
 	sid := rec.Column(schemas.SrcSourceID).(*array.String)
 	cre := rec.Column(schemas.SrcCreatedAt).(*array.Timestamp)
 	cols := fieldArrays(rec)
-	for i := 0; i < n; i++ {
+	for i := range int(rec.NumRows()) {
 		row := first + i
+		p := res.person[row]
+		if res.half(p) != h {
+			continue
+		}
 		s, id := src.Value(i), sid.Value(i)
 		if res.check[row] != res.rowHash(s, id) {
 			return fmt.Errorf("resolve: a batch annotated at another row than it was added at")
 		}
-		p := res.person[row]
 		if res.pid[p] == (uuid.UUID{}) {
 			res.pid[p] = personID("record:", []byte(s+":"+id))
 		}
@@ -76,20 +112,11 @@ func (res *Result) Survive(rec arrow.Record, first int) error {
 			switch {
 			case res.tie[p]&(1<<f) != 0:
 				if res.rank(int32(row), res.slot[k]) == 0 {
-					res.contend(k, id, res.ref(row, f, a.Value(i)))
+					res.contend(k, id, res.ref(row, f, h, a.Value(i)))
 				}
 			case res.slot[k] == int32(row):
-				res.slot[k] = -(res.ref(row, f, a.Value(i)) + 2)
+				res.slot[k] = -(res.ref(row, f, h, a.Value(i)) + 2)
 			}
-		}
-	}
-	res.done += n
-	if res.done == len(res.check) {
-		// What only survivorship needed: People has each person's latest
-		// updated_at (and sources, but beyond 16 of them).
-		res.upd, res.fields = nil, nil
-		if res.srcMask != nil {
-			res.src = nil
 		}
 	}
 	return nil
@@ -134,13 +161,13 @@ func (res *Result) PersonIDs(mem memory.Allocator, rec arrow.Record, first int) 
 func (res *Result) Shrink() {
 	r := res.records
 	r.ids, r.holders, r.src, r.upd, r.fields, r.idOff, r.idList = nil, nil, nil, nil, nil, nil, nil
-	res.flags, res.created, res.updated, res.slot, res.tie, res.ties, res.values, res.prio = nil, nil, nil, nil, nil, nil, nil, nil
-	res.srcMask = nil
+	res.flags, res.created, res.updated, res.slot, res.tie, res.prio = nil, nil, nil, nil, nil, nil
+	res.srcMask, res.ties, res.values = nil, [2]map[int]tied{}, [2]*interner{}
 }
 
-// ref interns a surviving value. The email is already interned by Add, as
-// one of the record's ids.
-func (res *Result) ref(row, f int, v string) int32 {
+// ref interns a surviving value of a person in half h. The email is
+// already interned by Add, as one of the record's ids.
+func (res *Result) ref(row, f, h int, v string) int32 {
 	if fieldCols[f].src == schemas.SrcEmail {
 		for _, id := range res.idList[res.idOff[row]:res.idOff[row+1]] {
 			if res.ids.Kind(id) == kindEmail {
@@ -150,40 +177,37 @@ func (res *Result) ref(row, f int, v string) int32 {
 			}
 		}
 	}
-	return res.values.Intern(0, v)
+	return res.values[h].Intern(0, v)
 }
 
-// refKey is the value of ref for field f.
-func (res *Result) refKey(f int, ref int32) []byte {
+// refKey is the value of ref for field f of a person in half h.
+func (res *Result) refKey(f, h int, ref int32) []byte {
 	if fieldCols[f].src == schemas.SrcEmail {
 		return res.ids.Key(ref)[1:]
 	}
-	return res.values.Key(ref)[1:]
+	return res.values[h].Key(ref)[1:]
+}
+
+// half is the half of the persons p is in (see Survive).
+func (res *Result) half(p int32) int {
+	if p < res.halfAt {
+		return 0
+	}
+	return 1
 }
 
 // contend settles a tie on updated_at and source priority: the ascending
 // source_id wins, then the smaller value, so the input order never matters.
 func (res *Result) contend(k int, sourceID string, ref int32) {
-	if cur, ok := res.ties[k]; ok {
+	h := res.half(int32(k / nFields))
+	if cur, ok := res.ties[h][k]; ok {
 		f := k % nFields
 		c := strings.Compare(sourceID, cur.sourceID)
-		if c > 0 || c == 0 && bytes.Compare(res.refKey(f, ref), res.refKey(f, cur.ref)) >= 0 {
+		if c > 0 || c == 0 && bytes.Compare(res.refKey(f, h, ref), res.refKey(f, h, cur.ref)) >= 0 {
 			return
 		}
 	}
-	res.ties[k] = tied{sourceID: strings.Clone(sourceID), ref: ref}
-}
-
-// value is the surviving value of field k, or nil.
-func (res *Result) value(p int32, f int) []byte {
-	k := int(p)*nFields + f
-	if res.tie[p]&(1<<f) != 0 {
-		return res.refKey(f, res.ties[k].ref)
-	}
-	if s := res.slot[k]; s < -1 {
-		return res.refKey(f, -s-2)
-	}
-	return nil
+	res.ties[h][k] = tied{sourceID: strings.Clone(sourceID), ref: ref}
 }
 
 // People hands end_users to emit as record batches of at most batchRows
@@ -195,11 +219,7 @@ func (res *Result) People(mem memory.Allocator, batchRows int, emit func(arrow.R
 		return fmt.Errorf("resolve: %d of %d rows annotated", res.done, len(res.check))
 	}
 	np := len(res.pid)
-	order := make([]int32, np)
-	for p := range order {
-		order[p] = int32(p)
-	}
-	slices.SortFunc(order, func(a, b int32) int { return bytes.Compare(res.pid[a][:], res.pid[b][:]) })
+	order := pidOrder(res.pid)
 	// Each person's records, in CSR form.
 	off := make([]uint32, np+1)
 	for _, p := range res.person {
@@ -215,6 +235,12 @@ func (res *Result) People(mem memory.Allocator, batchRows int, emit func(arrow.R
 		fill[p]++
 	}
 	fill = nil
+	// Sources by name: a person's list is the names its mask has, in order.
+	byName := make([]int, len(res.sources))
+	for s := range byName {
+		byName[s] = s
+	}
+	slices.SortFunc(byName, func(a, b int) int { return strings.Compare(res.sources[a], res.sources[b]) })
 	// Batches are built on two goroutines (alternate batches, read-only
 	// state) and handed to emit in order.
 	const workers = 2
@@ -225,11 +251,10 @@ func (res *Result) People(mem memory.Allocator, batchRows int, emit func(arrow.R
 		built[w] = make(chan arrow.Record, 1)
 		go func() {
 			defer close(built[w])
-			var sizes []int // the last batch's value bytes by column, to size the next
+			pb := &peopleBuilder{res: res, off: off, recs: recs, byName: byName}
 			for b := w; b < nb; b += workers {
 				start := b * batchRows
-				var rec arrow.Record
-				rec, sizes = res.buildPeople(mem, order[start:min(np, start+batchRows)], off, recs, sizes)
+				rec := pb.build(mem, order[start:min(np, start+batchRows)])
 				select {
 				case built[w] <- rec:
 				case <-stop:
@@ -252,14 +277,168 @@ func (res *Result) People(mem memory.Allocator, batchRows int, emit func(arrow.R
 	return err
 }
 
-// buildPeople builds the batch of persons ps; sizes are a batch's value
-// bytes by column, to allocate the builders' buffers once, and it returns
-// this batch's.
-func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, recs []int32, sizes []int) (arrow.Record, []int) {
+// pidOrder returns the persons sorted by person id. Ids are SHA-1s, uniform
+// in their leading bits: persons are put in buckets by those bits (about 32
+// a bucket), then each bucket is sorted with its ids copied beside it. A
+// comparison sort of millions of indices read two scattered ids at each
+// comparison; this reads each id twice in order and once scattered (and
+// runs on both cores).
+func pidOrder(pid []uuid.UUID) []int32 {
+	np := len(pid)
+	nbits := min(24, max(1, bits.Len(uint(np/32))))
+	shift := 64 - nbits
+	lead := func(p int) uint64 { return binary.BigEndian.Uint64(pid[p][:8]) }
+	start := make([]uint32, 1<<nbits+1)
+	for p := range np {
+		start[lead(p)>>shift+1]++
+	}
+	for b := range 1 << nbits {
+		start[b+1] += start[b]
+	}
+	order := make([]int32, np)
+	fill := slices.Clone(start[:1<<nbits])
+	for p := range np {
+		b := lead(p) >> shift
+		order[fill[b]] = int32(p)
+		fill[b]++
+	}
+	fill = nil
+	type item struct {
+		hi, lo uint64
+		p      int32
+	}
+	halves(1<<nbits, func(from, to int) {
+		var items []item
+		for b := from; b < to; b++ {
+			ps := order[start[b]:start[b+1]]
+			if len(ps) < 2 {
+				continue
+			}
+			items = items[:0]
+			for _, p := range ps {
+				items = append(items, item{lead(int(p)), binary.BigEndian.Uint64(pid[p][8:]), p})
+			}
+			slices.SortFunc(items, func(a, b item) int {
+				return cmp.Or(cmp.Compare(a.hi, b.hi), cmp.Compare(a.lo, b.lo), cmp.Compare(a.p, b.p))
+			})
+			for i, it := range items {
+				ps[i] = it.p
+			}
+		}
+	})
+	return order
+}
+
+// peopleBuilder builds end_users batches on one goroutine; its slices are
+// reused from batch to batch.
+type peopleBuilder struct {
+	res    *Result
+	off    []uint32 // person p's records are recs[off[p]:off[p+1]]
+	recs   []int32
+	byName []int // source indices, by name
+	sizes  []int // the last batch's value bytes by column, to size the next
+
+	// What gather reads for a run of persons, person by person.
+	vals    [][]byte // per person and field: the surviving value, or nil
+	refs    []int32  // per person and field: vals' reference, -1: none
+	rOff    []int    // person i's records: rs[rOff[i]:rOff[i+1]]
+	rs      []int32
+	iOff    []int // record j's identifiers: ids[iOff[j]:iOff[j+1]]
+	ids     []int32
+	keys    [][]byte // per identifier: its key (nil: a flagged external id)
+	srcs    []uint16 // per person: srcMask's
+	pids    []uuid.UUID
+	times   [][2]int64 // per person: created, updated
+	scratch [][]byte
+}
+
+// gatherRun is how many persons gather reads at a time: what it reads
+// stays in the processor's caches until the rows are built.
+const gatherRun = 1024
+
+// gather reads what persons ps's rows need, one array at a time in a loop
+// over all of them, rather than person by person: at millions of persons
+// each read is a cache miss, and the loads of such a loop are independent,
+// so the processor overlaps them, where a person's own chain (its records,
+// their identifiers, those keys) would wait for each in turn.
+func (g *peopleBuilder) gather(ps []int32) {
+	res := g.res
+	g.refs = g.refs[:0]
+	for _, p := range ps {
+		k := int(p) * nFields
+		tie := res.tie[p]
+		for f := range nFields {
+			ref := int32(-1)
+			switch s := res.slot[k+f]; {
+			case tie&(1<<f) != 0:
+				ref = res.ties[res.half(p)][k+f].ref
+			case s < -1:
+				ref = -s - 2
+			}
+			g.refs = append(g.refs, ref)
+		}
+	}
+	g.vals = g.vals[:0]
+	for i, ref := range g.refs {
+		var v []byte
+		if ref >= 0 {
+			v = res.refKey(i%nFields, res.half(ps[i/nFields]), ref)
+		}
+		g.vals = append(g.vals, v)
+	}
+	g.rOff, g.rs = append(g.rOff[:0], 0), g.rs[:0]
+	for _, p := range ps {
+		g.rs = append(g.rs, g.recs[g.off[p]:g.off[p+1]]...)
+		g.rOff = append(g.rOff, len(g.rs))
+	}
+	g.iOff, g.ids = append(g.iOff[:0], 0), g.ids[:0]
+	for _, r := range g.rs {
+		g.ids = append(g.ids, res.idList[res.idOff[r]:res.idOff[r+1]]...)
+		g.iOff = append(g.iOff, len(g.ids))
+	}
+	g.keys = g.keys[:0]
+	for _, id := range g.ids {
+		var k []byte
+		if res.ids.Kind(id) != kindExt || res.flags[id] == 0 {
+			k = res.ids.Key(id)
+		}
+		g.keys = append(g.keys, k)
+	}
+	g.pids, g.times, g.srcs = g.pids[:0], g.times[:0], g.srcs[:0]
+	for _, p := range ps {
+		g.pids = append(g.pids, res.pid[p])
+		g.times = append(g.times, [2]int64{res.created[p], res.updated[p]})
+	}
+	if res.srcMask != nil {
+		for _, p := range ps {
+			g.srcs = append(g.srcs, res.srcMask[p])
+		}
+	}
+	// The values' and keys' bytes, scattered in the arenas: read once here.
+	var sink byte
+	for _, v := range g.vals {
+		if len(v) > 0 {
+			sink ^= v[0]
+		}
+	}
+	for _, k := range g.keys {
+		if len(k) > 0 {
+			sink ^= k[0]
+		}
+	}
+	touched.Store(uint32(sink))
+}
+
+// touched keeps gather's reads of the arenas from being optimised away.
+var touched atomic.Uint32
+
+// build builds the batch of persons ps.
+func (g *peopleBuilder) build(mem memory.Allocator, ps []int32) arrow.Record {
+	res := g.res
 	b := array.NewRecordBuilder(mem, schemas.EndUsers)
 	defer b.Release()
 	b.Reserve(len(ps))
-	for c, n := range sizes {
+	for c, n := range g.sizes {
 		switch f := b.Field(c).(type) {
 		case *array.StringBuilder:
 			f.ReserveData(n + n/8)
@@ -295,63 +474,71 @@ func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, r
 			tb.Append(arrow.Timestamp(v))
 		}
 	}
-	var emails, tags []int32
-	var keys [][]byte
-	var pid [36]byte
-	inPerson := make([]bool, len(res.sources))
 	names := make([][]byte, len(res.sources))
 	for s, name := range res.sources {
 		names[s] = []byte(name)
 	}
-	for _, p := range ps {
-		str(schemas.UsrPersonID, uuidText(&pid, res.pid[p]))
-		for f, col := range fieldCols {
-			str(col.usr, res.value(p, f))
-		}
-		emails, tags = emails[:0], tags[:0]
-		var ext []byte
-		clear(inPerson)
-		if res.srcMask != nil {
-			for s := range res.sources {
-				inPerson[s] = res.srcMask[p]&(1<<s) != 0
+	var pid [36]byte
+	var emails, tags [][]byte
+	var inPerson []bool
+	if res.srcMask == nil {
+		inPerson = make([]bool, len(res.sources))
+	}
+	for from := 0; from < len(ps); from += gatherRun {
+		run := ps[from:min(len(ps), from+gatherRun)]
+		g.gather(run)
+		for i := range run {
+			str(schemas.UsrPersonID, uuidText(&pid, g.pids[i]))
+			for f, col := range fieldCols {
+				str(col.usr, g.vals[i*nFields+f])
 			}
-		}
-		for _, r := range recs[off[p]:off[p+1]] {
-			if res.srcMask == nil {
-				inPerson[res.src[r]] = true
-			}
-			for _, id := range res.idList[res.idOff[r]:res.idOff[r+1]] {
-				switch res.ids.Kind(id) {
-				case kindEmail:
-					emails = append(emails, id)
-				case kindTag:
-					tags = append(tags, id)
-				default:
-					if res.flags[id] == 0 { // the person's one usable external id
-						ext = res.ids.Key(id)[1:]
+			emails, tags = emails[:0], tags[:0]
+			var ext []byte
+			for j := g.rOff[i]; j < g.rOff[i+1]; j++ {
+				for x := g.iOff[j]; x < g.iOff[j+1]; x++ {
+					k := g.keys[x]
+					if k == nil {
+						continue
+					}
+					switch k[0] {
+					case kindEmail:
+						emails = append(emails, k[1:])
+					case kindTag:
+						tags = append(tags, k[1:])
+					default: // the person's one usable external id
+						ext = k[1:]
 					}
 				}
 			}
-		}
-		keys = sortedKeys(keys[:0], res.ids, emails)
-		list(schemas.UsrEmails, keys)
-		str(schemas.UsrExternalID, ext)
-		keys = sortedKeys(keys[:0], res.ids, tags)
-		list(schemas.UsrTags, keys)
-		keys = keys[:0]
-		for s := range res.sources {
-			if inPerson[s] {
-				keys = append(keys, names[s])
+			list(schemas.UsrEmails, sortedUnique(emails))
+			str(schemas.UsrExternalID, ext)
+			list(schemas.UsrTags, sortedUnique(tags))
+			g.scratch = g.scratch[:0]
+			if res.srcMask != nil {
+				for _, s := range g.byName {
+					if g.srcs[i]&(1<<s) != 0 {
+						g.scratch = append(g.scratch, names[s])
+					}
+				}
+			} else {
+				clear(inPerson)
+				for _, r := range g.rs[g.rOff[i]:g.rOff[i+1]] {
+					inPerson[res.src[r]] = true
+				}
+				for _, s := range g.byName {
+					if inPerson[s] {
+						g.scratch = append(g.scratch, names[s])
+					}
+				}
 			}
+			list(schemas.UsrSources, g.scratch)
+			b.Field(schemas.UsrRecordCount).(*array.Int64Builder).Append(int64(g.rOff[i+1] - g.rOff[i]))
+			ts(schemas.UsrCreatedAt, g.times[i][0], math.MaxInt64)
+			ts(schemas.UsrUpdatedAt, g.times[i][1], noTime)
 		}
-		slices.SortFunc(keys, bytes.Compare)
-		list(schemas.UsrSources, keys)
-		b.Field(schemas.UsrRecordCount).(*array.Int64Builder).Append(int64(off[p+1] - off[p]))
-		ts(schemas.UsrCreatedAt, res.created[p], math.MaxInt64)
-		ts(schemas.UsrUpdatedAt, res.updated[p], noTime)
 	}
 	rec := b.NewRecord()
-	sizes = sizes[:0]
+	g.sizes = g.sizes[:0]
 	for _, col := range rec.Columns() {
 		n := 0
 		switch a := col.(type) {
@@ -360,9 +547,9 @@ func (res *Result) buildPeople(mem memory.Allocator, ps []int32, off []uint32, r
 		case *array.List:
 			n = len(a.ListValues().(*array.String).ValueBytes())
 		}
-		sizes = append(sizes, n)
+		g.sizes = append(g.sizes, n)
 	}
-	return rec, sizes
+	return rec
 }
 
 // uuidText writes u's canonical text (as u.String()) into buf.
@@ -380,12 +567,8 @@ func uuidText(buf *[36]byte, u uuid.UUID) []byte {
 	return buf[:]
 }
 
-// sortedKeys appends the distinct values of ids, sorted: a sorted union.
-func sortedKeys(dst [][]byte, t *interner, ids []int32) [][]byte {
-	slices.Sort(ids)
-	for _, id := range slices.Compact(ids) {
-		dst = append(dst, t.Key(id)[1:])
-	}
-	slices.SortFunc(dst, bytes.Compare)
-	return dst
+// sortedUnique sorts vs and drops repeated values: a sorted union.
+func sortedUnique(vs [][]byte) [][]byte {
+	slices.SortFunc(vs, bytes.Compare)
+	return slices.CompactFunc(vs, bytes.Equal)
 }

@@ -266,9 +266,12 @@ type Result struct {
 	// is an id in ids for the email field, in values for the others. -1: none.
 	slot []int32
 	tie  []uint8 // bit f: records rank equal; the value is in ties
-	ties map[int]tied
-	// values interns surviving field values: names and companies repeat.
-	values *interner
+	// Per half of the persons (below halfAt, and the rest), which Survive
+	// gathers on two goroutines: the ties, and the surviving field values,
+	// interned (names and companies repeat).
+	ties   [2]map[int]tied
+	values [2]*interner
+	halfAt int32
 }
 
 // tied is the leading contender of a tie on updated_at and priority.
@@ -281,7 +284,7 @@ type tied struct {
 func (r *Resolver) Resolve() *Result {
 	n := len(r.src)
 	res := &Result{records: r.records, cfg: r.cfg, blocked: r.blocked, stats: Stats{Records: int64(n), PersonsByVendors: map[int]int64{}},
-		prio: priorities(r.sources, r.cfg.SourcePriority), values: newInterner(), ties: map[int]tied{}}
+		prio: priorities(r.sources, r.cfg.SourcePriority), values: [2]*interner{newInterner(), newInterner()}, ties: [2]map[int]tied{{}, {}}}
 	res.flagIdentifiers()
 	r.ids.Freeze()
 	r.trim()
@@ -493,6 +496,7 @@ func (res *Result) initPersons(n int) {
 		res.slot[i] = -1
 	}
 	res.tie = make([]uint8, n)
+	res.halfAt = int32(n / 2)
 }
 
 // survivors picks, per person and field, the record with the latest
