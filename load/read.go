@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -80,10 +81,23 @@ func readPart(ctx context.Context, s store.Store, key string, mem memory.Allocat
 		return err
 	}
 	defer rr.Release()
-	// The next batch is read and decoded on a goroutine of its own while fn
-	// takes this one: end_user_changes reads the previous partition twice,
-	// with nothing else to do meanwhile.
-	recs := make(chan arrow.Record, 1)
+	// end_user_changes reads the previous partition twice, with nothing else
+	// to do meanwhile: the next batch is decoded while fn takes this one.
+	if err := EachAhead(rr, 1, fn); err != nil {
+		return err
+	}
+	if err := rr.Err(); err != nil && err != io.EOF {
+		return err
+	}
+	return nil
+}
+
+// EachAhead calls fn with every record of rr, in order, while the next ones
+// (up to depth) are read and decoded on a goroutine of its own; fn must not
+// keep rec. It stops at fn's first error and returns it; rr's own error is
+// the caller's to check (rr.Err) once it returns nil.
+func EachAhead(rr array.RecordReader, depth int, fn func(rec arrow.Record) error) error {
+	recs := make(chan arrow.Record, depth)
 	stop := make(chan struct{})
 	go func() {
 		defer close(recs)
@@ -98,6 +112,7 @@ func readPart(ctx context.Context, s store.Store, key string, mem memory.Allocat
 			}
 		}
 	}()
+	var err error
 	for rec := range recs {
 		if err == nil {
 			if err = fn(rec); err != nil {
@@ -106,11 +121,5 @@ func readPart(ctx context.Context, s store.Store, key string, mem memory.Allocat
 		}
 		rec.Release()
 	}
-	if err != nil {
-		return err
-	}
-	if err := rr.Err(); err != nil && err != io.EOF {
-		return err
-	}
-	return nil
+	return err
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"etl/internal/store"
+	"etl/load"
 	"etl/schemas"
 )
 
@@ -237,34 +238,9 @@ func (s *staging) each(ctx context.Context, key string, fn func(rec arrow.Record
 		return fmt.Errorf("staging %s: %w", s.store.URI(key), err)
 	}
 	defer rd.Release()
-	// The next batch is read and decoded on a goroutine of its own while fn
-	// takes this one: resolving reads back every batch not kept in hand,
-	// twice, on the core it has to itself.
-	recs := make(chan arrow.Record, 2)
-	stop := make(chan struct{})
-	go func() {
-		defer close(recs)
-		for rd.Next() {
-			rec := rd.Record()
-			rec.Retain()
-			select {
-			case recs <- rec:
-			case <-stop:
-				rec.Release()
-				return
-			}
-		}
-	}()
-	for rec := range recs {
-		if err == nil {
-			err = fn(rec)
-			if err != nil {
-				close(stop)
-			}
-		}
-		rec.Release()
-	}
-	if err != nil {
+	// Resolving reads back every batch not kept in hand, twice, on the core
+	// it has to itself: the next batches are decoded while fn takes this one.
+	if err := load.EachAhead(rd, 2, fn); err != nil {
 		return err
 	}
 	if err := rd.Err(); err != nil {
