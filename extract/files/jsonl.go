@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unsafe"
 
 	"etl/extract"
 )
@@ -22,7 +23,7 @@ func (e *Extractor) readJSONL(ctx context.Context, in input, w *extract.Writer, 
 		return err
 	}
 	defer rc.Close()
-	lr := lineReader{r: rc, buf: make([]byte, chunkSize)}
+	lr := lineReader{r: rc, size: chunkSize}
 	for n := 1; ; n++ {
 		if n%checkEvery == 0 && ctx.Err() != nil {
 			return ctx.Err()
@@ -89,14 +90,16 @@ func invalid(w *extract.Writer, at place, line []byte) error {
 const chunkSize = 1 << 20
 
 // lineReader cuts lines out of a file read a chunk at a time, each chunk
-// made a string once: a record's values are substrings of it (until they
-// are appended to a batch), so no line is copied or allocated on its own.
+// read into memory of its own and made a string as it is (never written
+// again): a record's values are substrings of it (until they are appended
+// to a batch; whatever keeps one longer, a cache or a reject, keeps the
+// chunk alive, unchanged), so no line or chunk is copied.
 type lineReader struct {
-	r   io.Reader
-	buf []byte // the read buffer; grows for a line longer than a chunk
-	s   string // the chunk being cut
-	off int    // where the next line starts in s
-	err error  // the reader's, once it returned one
+	r    io.Reader
+	size int    // the next chunk's; grows for a line longer than a chunk
+	s    string // the chunk being cut
+	off  int    // where the next line starts in s
+	err  error  // the reader's, once it returned one
 }
 
 // next returns the next line without its end (every "\r" and "\n" it ends
@@ -134,17 +137,21 @@ func (l *lineReader) next() (line string, long bool, err error) {
 }
 
 // fill makes s the unfinished line rest followed by the next chunk of the
-// input: as much as the buffer holds, which doubles when rest would fill
-// more than half of it.
+// input: size bytes, which double when rest would fill more than half of
+// them. The chunk is new memory, as the previous one's lines may still be
+// in use; making it a string without a copy saves copying every byte read
+// (zeroing the new memory costs less), and is safe as nothing writes to
+// buf once it is s.
 func (l *lineReader) fill(rest string) {
-	if len(rest) > len(l.buf)/2 {
-		l.buf = make([]byte, 2*len(l.buf))
+	if len(rest) > l.size/2 {
+		l.size *= 2
 	}
-	n := copy(l.buf, rest)
-	for n < len(l.buf) && l.err == nil {
+	buf := make([]byte, l.size)
+	n := copy(buf, rest)
+	for n < len(buf) && l.err == nil {
 		var m int
-		m, l.err = l.r.Read(l.buf[n:])
+		m, l.err = l.r.Read(buf[n:])
 		n += m
 	}
-	l.s, l.off = string(l.buf[:n]), 0
+	l.s, l.off = unsafe.String(unsafe.SliceData(buf), n), 0
 }

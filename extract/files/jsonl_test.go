@@ -77,7 +77,7 @@ func TestLineReaderChunks(t *testing.T) {
 			if one {
 				r = iotest.OneByteReader(r)
 			}
-			lr := lineReader{r: r, buf: make([]byte, size)}
+			lr := lineReader{r: r, size: size}
 			var got []string
 			for {
 				line, long, err := lr.next()
