@@ -103,10 +103,11 @@ func (w *Writer) Append(r *Row) error {
 		attrs = r.Attributes
 	}
 	// 64-bit hashes keep the set small at millions of ids; a collision
-	// between two distinct ids (odds ~1e-8 at 10M) would drop one row.
+	// between two distinct ids (odds ~n²/2⁶⁵: ~3e-6 at 10M in one
+	// source) would drop one row.
 	h := maphash.String(w.seed, r.SourceID)
 	c := contentHash(w.seed, r, attrs)
-	if kept, dup := w.seen.get(h); dup {
+	if kept, dup := w.seen.add(h, c); dup {
 		w.Stats.Duplicates++
 		if kept == c {
 			return nil
@@ -114,7 +115,6 @@ func (w *Writer) Append(r *Row) error {
 		raw, _ := json.Marshal(r)
 		return w.Reject(r.SourceID, "duplicate source_id with different content: the first record read was kept", raw)
 	}
-	w.seen.put(h, c)
 	w.Stats.Extracted++
 	if w.normalise != nil {
 		if reason, ok := w.normalise(r); !ok {
@@ -180,8 +180,23 @@ func (w *Writer) Page() {
 	}
 }
 
-// SetTotal records how many records the vendor says it holds (for an ETA).
-func (w *Writer) SetTotal(n int64) { w.total = n }
+// SetTotal records how many records the vendor says it holds (for an ETA,
+// and as Expect).
+func (w *Writer) SetTotal(n int64) {
+	w.total = n
+	w.Expect(n - w.Stats.Extracted)
+}
+
+// Expect says that about n more records are coming (a file's size over
+// the length of its first lines, a vendor's total), so that the set of ids
+// seen is sized once for them rather than doubled, and every id hashed
+// again, as it fills. Past maxExpect, the set grows as records come.
+func (w *Writer) Expect(n int64) { w.seen.reserve(int(min(n, maxExpect))) }
+
+// maxExpect bounds what Expect sizes the set for (a 128 MiB table), so
+// that an estimate or a vendor's total far above what comes costs
+// bounded memory.
+const maxExpect = 1 << 22
 
 // CountRequest, CountRetry and CountThrottled are called by the HTTP client.
 func (w *Writer) CountRequest()   { w.requests.Add(1) }
@@ -298,9 +313,10 @@ func appendTime(b *array.RecordBuilder, col int, t time.Time) {
 
 // seen maps 64-bit hashes (of source_ids) to 64-bit values (of contents):
 // an open-addressing table, as the hashes are uniform already, each key
-// beside its value (one cache miss a lookup). It is consulted for every
-// record, where a map[uint64]uint64 cost twice as much. A key of 0 marks
-// an empty slot, so 0 is stored as 1.
+// beside its value (one cache miss a lookup, and add looks up and inserts
+// in one probe). It is consulted for every record, where a
+// map[uint64]uint64 cost twice as much. A key of 0 marks an empty slot,
+// so 0 is stored as 1.
 type seen struct {
 	slots []slot
 	n     int
@@ -308,39 +324,53 @@ type seen struct {
 
 type slot struct{ k, v uint64 }
 
-func (t *seen) get(k uint64) (uint64, bool) {
+// add returns the value kept for k when k is in t (dup), else adds k with v.
+func (t *seen) add(k, v uint64) (kept uint64, dup bool) {
+	if 4*(t.n+1) > 3*len(t.slots) { // at most three quarters full
+		t.resize(max(1024, 2*len(t.slots)))
+	}
 	k = max(k, 1)
-	for i, mask := k, uint64(len(t.slots)-1); len(t.slots) > 0; i++ {
-		switch s := &t.slots[i&mask]; s.k {
+	mask := uint64(len(t.slots) - 1)
+	i := k
+	for {
+		s := &t.slots[i&mask]
+		switch s.k {
 		case k:
 			return s.v, true
 		case 0:
+			*s = slot{k, v}
+			t.n++
 			return 0, false
 		}
-	}
-	return 0, false
-}
-
-// put adds k, which is not in t.
-func (t *seen) put(k, v uint64) {
-	if 4*(t.n+1) > 3*len(t.slots) { // at most three quarters full
-		old := t.slots
-		t.slots = make([]slot, max(1024, 2*len(old)))
-		for _, s := range old {
-			if s.k != 0 {
-				t.insert(s)
-			}
-		}
-	}
-	t.insert(slot{max(k, 1), v})
-	t.n++
-}
-
-func (t *seen) insert(s slot) {
-	mask := uint64(len(t.slots) - 1)
-	i := s.k
-	for t.slots[i&mask].k != 0 {
 		i++
 	}
-	t.slots[i&mask] = s
+}
+
+// reserve makes room for n more keys.
+func (t *seen) reserve(n int) {
+	if n <= 0 || 4*(t.n+n) <= 3*len(t.slots) {
+		return
+	}
+	size := 1024
+	for 4*(t.n+n) > 3*size {
+		size *= 2
+	}
+	t.resize(size)
+}
+
+// resize moves the keys into a table of size slots (a power of two).
+func (t *seen) resize(size int) {
+	old := t.slots
+	t.slots = make([]slot, size)
+	mask := uint64(size - 1)
+	for _, s := range old {
+		if s.k == 0 {
+			continue
+		}
+		i := s.k
+		for t.slots[i&mask].k != 0 {
+			i++
+		}
+		t.slots[i&mask] = s
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"unsafe"
 
@@ -38,6 +39,7 @@ func (e *Extractor) readJSONL(ctx context.Context, in input, w *extract.Writer, 
 		at := place{file: in.name, n: n}
 		if n == 1 {
 			line = strings.TrimPrefix(line, string(bom))
+			w.Expect(expectLines(rc, lr.s))
 		}
 		line = strings.TrimSpace(line)
 		switch {
@@ -58,6 +60,21 @@ func (e *Extractor) readJSONL(ctx context.Context, in input, w *extract.Writer, 
 			return err
 		}
 	}
+}
+
+// expectLines estimates the lines of a local file from the length of
+// those of its first chunk (0 when its size is unknown, as an S3 object's).
+func expectLines(f io.Reader, first string) int64 {
+	st, ok := f.(interface{ Stat() (os.FileInfo, error) })
+	if !ok || len(first) == 0 {
+		return 0
+	}
+	fi, err := st.Stat()
+	if err != nil {
+		return 0
+	}
+	lines := int64(strings.Count(first, "\n")) + 1
+	return fi.Size() * lines / int64(len(first))
 }
 
 // emitLine is emit for a line that may not be valid JSON, parsed once:

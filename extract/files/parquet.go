@@ -31,6 +31,7 @@ func (e *Extractor) readParquet(ctx context.Context, in input, w *extract.Writer
 		return fmt.Errorf("%s: not a Parquet file: %w", in.name, err)
 	}
 	defer pf.Close()
+	w.Expect(pf.NumRows())
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: extract.DefaultBatchRows}, memory.DefaultAllocator)
 	if err != nil {
 		return fmt.Errorf("%s: %w", in.name, err)
