@@ -459,6 +459,9 @@ func ParseTime(s string) (time.Time, error) {
 	if i := strings.IndexByte(s, '['); i > 0 && strings.HasSuffix(s, "]") {
 		s = s[:i]
 	}
+	if t, ok := parseISO(s); ok {
+		return t, nil
+	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", "2006-01-02"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), nil
@@ -471,6 +474,83 @@ func ParseTime(s string) (time.Time, error) {
 		return time.Unix(int64(n), 0).UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("unreadable timestamp %q", s)
+}
+
+// parseISO reads the form nearly every timestamp has, as time.Parse reads
+// it with ParseTime's layouts, without their cost: the generic parser for
+// the forms without a zone, which the first layout (parsed directly)
+// refuses, and a zone made for an offset only to be dropped by UTC. The
+// form is yyyy-mm-ddThh:mm:ss, then a "." and 1 to 9 digits or nothing,
+// then "Z", ±hh:mm or nothing (UTC), with time.Parse's ranges (a day
+// within its month); ok is false for anything else, left to time.Parse.
+func parseISO(s string) (t time.Time, ok bool) {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return t, false
+	}
+	ok = true
+	num := func(s string, lo, hi int) int {
+		n := 0
+		for i := 0; i < len(s); i++ {
+			c := s[i] - '0'
+			if c > 9 {
+				ok = false
+				return lo
+			}
+			n = n*10 + int(c)
+		}
+		if n < lo || n > hi {
+			ok = false
+		}
+		return n
+	}
+	year := num(s[0:4], 0, 9999)
+	month := num(s[5:7], 1, 12)
+	days := 31
+	switch month {
+	case 4, 6, 9, 11:
+		days = 30
+	case 2:
+		days = 28
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			days = 29
+		}
+	}
+	day := num(s[8:10], 1, days)
+	hour := num(s[11:13], 0, 23)
+	minute := num(s[14:16], 0, 59)
+	sec := num(s[17:19], 0, 59)
+	s = s[19:]
+	nsec := 0
+	if len(s) > 1 && s[0] == '.' {
+		n := 1
+		for n < len(s) && n <= 10 && s[n] >= '0' && s[n] <= '9' {
+			n++
+		}
+		if n == 1 || n > 10 {
+			return t, false
+		}
+		nsec = num(s[1:n], 0, 999999999)
+		for i := n; i < 10; i++ {
+			nsec *= 10
+		}
+		s = s[n:]
+	}
+	off := 0
+	switch {
+	case s == "" || s == "Z":
+	case len(s) == 6 && (s[0] == '+' || s[0] == '-') && s[3] == ':':
+		off = (num(s[1:3], 0, 23)*60 + num(s[4:6], 0, 59)) * 60
+		if s[0] == '-' {
+			off = -off
+		}
+	default:
+		return t, false
+	}
+	if !ok {
+		return t, false
+	}
+	t = time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	return t.Add(-time.Duration(off) * time.Second), true
 }
 
 // GuessID pulls an id out of a record that failed to decode, for rejects.
