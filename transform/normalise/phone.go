@@ -133,9 +133,10 @@ func fastPhone(raw, region string) (e164 string, valid, decided bool) {
 			return "", false, true
 		}
 		cc, n := 0, 0
+		var known *lazyCC
 		for i, c := 0, 0; i < 3 && i < len(d); i++ {
 			c = c*10 + int(d[i]-'0')
-			if countryRules(c) != nil {
+			if known = knownCC(c); known != nil {
 				cc, n = c, i+1
 				break
 			}
@@ -144,7 +145,7 @@ func fastPhone(raw, region string) (e164 string, valid, decided bool) {
 			return "", false, true
 		}
 		nsn := d[n:]
-		rules := countryRules(cc)
+		rules := known.get()
 		if rules.unsupported {
 			return "", false, false
 		}
@@ -281,14 +282,74 @@ type ccRules struct {
 	unsupported bool
 }
 
+// phoneRules are the metadata's entries, each compiled into digit automata
+// the first time a number needs it: a run sees a few countries, and
+// compiling every entry cost ~0.1 s of CPU at its first phone.
 var phoneRules struct {
 	once sync.Once
-	byCC map[int]*ccRules
-	byID map[string]*regionPatterns
+	byCC [1000]*lazyCC // by country calling code (1 to 3 digits)
+	byID map[string]*lazyRegion
 }
 
+// lazyRegion is one metadata entry, compiled once, when first asked for.
+type lazyRegion struct {
+	once sync.Once
+	md   *phonenumbers.PhoneMetadata
+	p    *regionPatterns
+}
+
+func (l *lazyRegion) get() *regionPatterns {
+	l.once.Do(func() { l.p = compileRegion(l.md) })
+	return l.p
+}
+
+// lazyCC is a country calling code's rules, made once, when first asked for.
+type lazyCC struct {
+	once    sync.Once
+	cc      int
+	regions []*lazyRegion // nil for an id without metadata
+	rules   *ccRules
+}
+
+func (l *lazyCC) get() *ccRules {
+	l.once.Do(func() {
+		c := &ccRules{cc: l.cc, ccStr: strconv.Itoa(l.cc)}
+		ids := phonenumbers.GetRegionCodesForCountryCode(l.cc)
+		for i := range ids {
+			if l.regions[i] == nil {
+				c.unsupported = true
+				break
+			}
+			p := l.regions[i].get()
+			c.unsupported = c.unsupported || p.unsupported
+			c.regions = append(c.regions, p)
+		}
+		if len(c.regions) > 0 {
+			c.parsing = c.regions[0]
+		}
+		if len(c.regions) > 1 && c.regions[0].id == "001" {
+			c.unsupported = true // phonenumbers would look up "001" as a region
+		}
+		l.rules = c
+	})
+	return l.rules
+}
+
+// countryRules are a country calling code's rules; nil when phonenumbers
+// has no metadata for it.
 func countryRules(cc int) *ccRules {
+	if l := knownCC(cc); l != nil {
+		return l.get()
+	}
+	return nil
+}
+
+// knownCC is cc's entry, not compiled, when phonenumbers knows cc.
+func knownCC(cc int) *lazyCC {
 	loadPhoneRules()
+	if cc < 0 || cc >= len(phoneRules.byCC) {
+		return nil
+	}
 	return phoneRules.byCC[cc]
 }
 
@@ -298,51 +359,42 @@ func regionRules(region string) *regionPatterns {
 	if !phonenumbers.GetSupportedRegions()[region] {
 		return nil
 	}
-	return phoneRules.byID[region]
+	if l := phoneRules.byID[region]; l != nil {
+		return l.get()
+	}
+	return nil
 }
 
-// loadPhoneRules compiles every metadata entry's patterns once (about 30 ms).
+// loadPhoneRules lists the metadata's entries once, compiling none.
 func loadPhoneRules() {
 	phoneRules.once.Do(func() {
-		phoneRules.byCC = map[int]*ccRules{}
-		phoneRules.byID = map[string]*regionPatterns{}
+		phoneRules.byID = map[string]*lazyRegion{}
 		coll, err := phonenumbers.MetadataCollection()
 		if err != nil {
 			return // every number goes to phonenumbers
 		}
-		nonGeo := map[int]*regionPatterns{}
+		nonGeo := map[int]*lazyRegion{}
 		for _, md := range coll.GetMetadata() {
-			p := compileRegion(md)
+			l := &lazyRegion{md: md}
 			if md.GetId() == "001" {
-				nonGeo[p.cc] = p
+				nonGeo[int(md.GetCountryCode())] = l
 			} else {
-				phoneRules.byID[p.id] = p
+				phoneRules.byID[md.GetId()] = l
 			}
 		}
 		for cc := range phonenumbers.GetSupportedCallingCodes() {
-			c := &ccRules{cc: cc, ccStr: strconv.Itoa(cc)}
-			ids := phonenumbers.GetRegionCodesForCountryCode(cc)
-			for _, id := range ids {
-				var p *regionPatterns
+			if cc < 0 || cc >= len(phoneRules.byCC) {
+				continue // not a calling code fastPhone reads: phonenumbers decides
+			}
+			l := &lazyCC{cc: cc}
+			for _, id := range phonenumbers.GetRegionCodesForCountryCode(cc) {
 				if id == "001" {
-					p = nonGeo[cc]
+					l.regions = append(l.regions, nonGeo[cc])
 				} else {
-					p = phoneRules.byID[id]
+					l.regions = append(l.regions, phoneRules.byID[id])
 				}
-				if p == nil {
-					c.unsupported = true
-					break
-				}
-				c.unsupported = c.unsupported || p.unsupported
-				c.regions = append(c.regions, p)
 			}
-			if len(c.regions) > 0 {
-				c.parsing = c.regions[0]
-			}
-			if len(c.regions) > 1 && c.regions[0].id == "001" {
-				c.unsupported = true // phonenumbers would look up "001" as a region
-			}
-			phoneRules.byCC[cc] = c
+			phoneRules.byCC[cc] = l
 		}
 	})
 }

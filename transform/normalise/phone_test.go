@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nyaruka/phonenumbers"
@@ -155,4 +156,16 @@ func BenchmarkPhone(b *testing.B) {
 			slowPhone(nums[i%len(nums)], "")
 		}
 	})
+}
+
+// BenchmarkFirstPhone: a run's first phone, which compiles what it needs
+// of the metadata (`go test -run '^$' -bench FirstPhone ./transform/normalise/`).
+func BenchmarkFirstPhone(b *testing.B) {
+	for b.Loop() {
+		phoneRules.once = sync.Once{}
+		phoneRules.byCC = [len(phoneRules.byCC)]*lazyCC{}
+		if _, ok := Phone("+4520123456", ""); !ok {
+			b.Fatal("refused")
+		}
+	}
 }
