@@ -35,8 +35,19 @@ type Options struct {
 
 // Email normalises one address; ok is false when it is not valid.
 func Email(s string) (string, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	return s, validEmail(s)
+	// Most addresses are printable ASCII without spaces or upper case,
+	// which trimming and lower-casing leave as they are: looked at once.
+	at, ats := -1, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c <= ' ' || c >= utf8.RuneSelf || c-'A' < 26:
+			s = strings.ToLower(strings.TrimSpace(s))
+			return s, validEmail(s)
+		case c == '@':
+			at, ats = i, ats+1
+		}
+	}
+	return s, ats == 1 && domainAfter(s, at)
 }
 
 // validEmail matches the contract's pattern ^[^@\s]+@[^@\s]+\.[^@\s]+$
@@ -56,6 +67,12 @@ func validEmail(s string) bool {
 			at = i
 		}
 	}
+	return domainAfter(s, at)
+}
+
+// domainAfter is the pattern's rest for s, whose only @ is at: something
+// before it, and after it a dot with something on each side.
+func domainAfter(s string, at int) bool {
 	if at < 1 {
 		return false
 	}
@@ -116,16 +133,16 @@ func (n *Normaliser) Row(r *schemas.SourceRow) (reason string, ok bool) {
 	r.Emails = sortUnique(all) // valid until the next row: the writer appends it first
 	n.emails = all
 
-	r.ExternalID = strings.TrimSpace(valid(r.ExternalID))
-	r.FirstName, r.LastName = clean(valid(r.FirstName)), clean(valid(r.LastName))
-	if r.Name = clean(valid(r.Name)); r.Name == "" {
+	r.ExternalID = trimmed(r.ExternalID)
+	r.FirstName, r.LastName = text(r.FirstName), text(r.LastName)
+	if r.Name = text(r.Name); r.Name == "" {
 		// Composed, not the vendor's: marked so that a write-back still
 		// sees the vendor's name as empty.
 		if r.Name = strings.TrimSpace(r.FirstName + " " + r.LastName); r.Name != "" {
 			extra = append(extra, jsonscan.Member{Key: "name_composed", Value: "true"})
 		}
 	}
-	if raw := strings.TrimSpace(valid(r.Phone)); raw != "" {
+	if raw := trimmed(r.Phone); raw != "" {
 		e, ok := n.phones.phone(raw)
 		if !ok {
 			n.Stats.UnparseablePhones++
@@ -135,12 +152,12 @@ func (n *Normaliser) Row(r *schemas.SourceRow) (reason string, ok bool) {
 	} else {
 		r.Phone = ""
 	}
-	r.CompanyID = strings.TrimSpace(valid(r.CompanyID))
-	r.CompanyName = clean(valid(r.CompanyName))
+	r.CompanyID = trimmed(r.CompanyID)
+	r.CompanyName = text(r.CompanyName)
 
 	tags := n.tags[:0]
 	for _, t := range r.Tags {
-		if t = clean(valid(t)); t != "" {
+		if t = text(t); t != "" {
 			tags = append(tags, t)
 		}
 	}
@@ -157,6 +174,31 @@ func valid(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// text is clean(valid(s)): trimmed, inner runs of whitespace collapsed,
+// valid UTF-8. Most values are ASCII words with single spaces between
+// them, which it all leaves as they are: looked at once.
+func text(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= utf8.RuneSelf {
+			if c != ' ' || i == 0 || i == len(s)-1 || s[i+1] == ' ' {
+				return clean(valid(s))
+			}
+		}
+	}
+	return s
+}
+
+// trimmed is strings.TrimSpace(valid(s)), looked at once when s is ASCII
+// with no space at either end.
+func trimmed(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || c <= ' ' && (i == 0 || i == len(s)-1) {
+			return strings.TrimSpace(valid(s))
+		}
+	}
+	return s
 }
 
 // clean trims and collapses inner runs of whitespace.

@@ -116,9 +116,19 @@ func TestRowRefusesRecordsWithoutID(t *testing.T) {
 	}
 }
 
+var emailSeeds = []string{"ada@example.com", "Ada@Example.com", " ada@example.com", "ada@example.com\v", "a@b@c.d", "@b.c",
+	"a@b.", "a@.c", "a@bc", "ad\x7fa@ex.com", "é@ü.ß", "a b@c.d", "", "@", "a@b.c", "a@b.cÉ", "\xff@x.io"}
+
 func FuzzEmail(f *testing.F) {
+	for _, s := range emailSeeds {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		got, ok := Email(s)
+		// What it was before its one-look path: trimmed, lower-cased, matched.
+		if want := strings.ToLower(strings.TrimSpace(s)); got != want || ok != emailRE.MatchString(want) {
+			t.Fatalf("Email(%q) = %q %v, want %q %v", s, got, ok, want, emailRE.MatchString(want))
+		}
 		if again, ok2 := Email(" " + s + "\n"); again != got || ok2 != ok {
 			t.Fatalf("surrounding whitespace changed %q: %q %v, then %q %v", s, got, ok, again, ok2)
 		}
@@ -164,4 +174,67 @@ func FuzzPhone(f *testing.F) {
 			t.Fatalf("not idempotent: %q (%s) → %q → %q %v", raw, region, got, again, ok)
 		}
 	})
+}
+
+// cleanByFields is text as it was before its one-look path: clean(valid(s)).
+func cleanByFields(s string) string {
+	s = strings.TrimSpace(valid(s))
+	if strings.Contains(s, "  ") || strings.ContainsAny(s, "\t\n\r") {
+		s = strings.Join(strings.Fields(s), " ")
+	}
+	return s
+}
+
+var cleanSeeds = []string{"", " ", "a", "Ada Lovelace", " Ada", "Ada ", "Ada  Lovelace", "Ada\tL", "Ada\u00a0L", "\u00a0Ada",
+	"Ada\u2003", "Zoë Ørsted", "a b c", "a\vb", "\v", "a\x7fb", "\xff", "a \xff", " a", "a ", "a\n", "\x01a\x01", "a\x00b"}
+
+func TestTextAndEmailAsBefore(t *testing.T) {
+	for _, s := range cleanSeeds {
+		if got, want := text(s), cleanByFields(s); got != want {
+			t.Errorf("text(%q) = %q, want %q", s, got, want)
+		}
+		if got, want := trimmed(s), strings.TrimSpace(valid(s)); got != want {
+			t.Errorf("trimmed(%q) = %q, want %q", s, got, want)
+		}
+	}
+	for _, s := range emailSeeds {
+		got, ok := Email(s)
+		if want := strings.ToLower(strings.TrimSpace(s)); got != want || ok != emailRE.MatchString(want) {
+			t.Errorf("Email(%q) = %q %v, want %q %v", s, got, ok, want, emailRE.MatchString(want))
+		}
+	}
+}
+
+func FuzzText(f *testing.F) {
+	for _, s := range cleanSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := text(s), cleanByFields(s); got != want {
+			t.Fatalf("text(%q) = %q, want %q", s, got, want)
+		}
+		if got, want := trimmed(s), strings.TrimSpace(valid(s)); got != want {
+			t.Fatalf("trimmed(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
+
+// BenchmarkRow: rows as the vendors' exports hold them
+// (`go test -run '^$' -bench Row ./transform/normalise/`).
+func BenchmarkRow(b *testing.B) {
+	rows := make([]schemas.SourceRow, 1000)
+	for i := range rows {
+		rows[i] = schemas.SourceRow{SourceID: fmt.Sprintf("u-%08d", i), Email: fmt.Sprintf("grace.wilson.%d@gringotts.example", i),
+			FirstName: "Grace", LastName: "Wilson", Name: "Grace Wilson", CompanyID: "c-017", CompanyName: "Gringotts",
+			ExternalID: fmt.Sprintf("u-%08d", i), Phone: fmt.Sprintf("+45201%05d", i), Tags: []string{"vip", "beta"},
+			Attributes: []byte(`{"Plan Tier":"free"}`)}
+	}
+	n := New(Options{})
+	for i := 0; b.Loop(); i++ {
+		r := rows[i%len(rows)]
+		r.Tags = append([]string(nil), r.Tags...)
+		if _, ok := n.Row(&r); !ok {
+			b.Fatal("refused")
+		}
+	}
 }
