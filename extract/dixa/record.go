@@ -338,7 +338,14 @@ func (d *Decoder) canonical() []byte {
 		return nil
 	}
 	slices.SortStableFunc(d.attrs, func(a, b attr) int { return strings.Compare(a.key, b.key) })
-	b := []byte{'{'}
+	n := 2 // the text's length without escapes: allocated once
+	for _, a := range d.attrs {
+		n += len(a.key) + len(a.text) + 6
+		for _, v := range a.list {
+			n += len(v) + 3
+		}
+	}
+	b := append(make([]byte, 0, n), '{')
 	for i, a := range d.attrs {
 		if i+1 < len(d.attrs) && d.attrs[i+1].key == a.key {
 			continue

@@ -30,6 +30,8 @@ type shape struct {
 }
 
 // decoder maps a record onto a row; skip says it is left out on purpose.
+// The row is valid until the next call (the vendors' decoders reuse one, as
+// the writer is done with a row when Append returns).
 type decoder func(rec string) (row *extract.Row, skip bool, err error)
 
 var shapes = map[string]shape{
@@ -40,30 +42,38 @@ var shapes = map[string]shape{
 	// Archived users are skipped, as the Planhat source does by default.
 	vendors.Planhat: {id: "_id", lists: []string{"tags", "otherEmails"}, decoder: func() decoder {
 		var d planhat.Decoder
+		var u planhat.User
 		return func(rec string) (*extract.Row, bool, error) {
-			u, err := d.Decode(rec)
+			var err error
+			u, err = d.Decode(rec)
 			return &u.Row, u.Archived, err
 		}
 	}},
 	vendors.Dixa: {id: "id", lists: []string{"additionalEmails", "additionalPhoneNumbers", "middleNames"}, decoder: func() decoder {
 		var d dixa.Decoder
+		var u dixa.User
 		return func(rec string) (*extract.Row, bool, error) {
-			u, err := d.Decode(rec)
+			var err error
+			u, err = d.Decode(rec)
 			return &u.Row, false, err
 		}
 	}},
 	// A Moesif record is a search hit's _source.
 	vendors.Moesif: {id: "user_id", decoder: func() decoder {
 		var d moesif.Decoder
+		var u moesif.User
 		return func(rec string) (*extract.Row, bool, error) {
-			u, err := d.Decode(rec)
+			var err error
+			u, err = d.Decode(rec)
 			return &u.Row, false, err
 		}
 	}},
 	vendors.Userlot: {id: "id", decoder: func() decoder {
 		var d userlot.Decoder
+		var u userlot.User
 		return func(rec string) (*extract.Row, bool, error) {
-			u, err := d.Decode(rec)
+			var err error
+			u, err = d.Decode(rec)
 			return &u.Row, false, err
 		}
 	}},

@@ -203,7 +203,9 @@ func (d *Decoder) object(whole bool) (u User, ok bool) {
 		return u, false
 	}
 	if sourceExternalID != "" {
-		d.custom = append(d.custom, custom{key: "source_external_id", value: jsonscan.AppendString(nil, sourceExternalID)})
+		start := len(d.buf)
+		d.buf = jsonscan.AppendString(d.buf, sourceExternalID)
+		d.custom = append(d.custom, custom{key: "source_external_id", value: d.buf[start:len(d.buf):len(d.buf)]})
 	}
 	u.Attributes = d.canonical()
 	return u, true
@@ -214,13 +216,17 @@ func (d *Decoder) object(whole bool) (u User, ok bool) {
 // none.
 func (d *Decoder) canonical() []byte {
 	slices.SortStableFunc(d.custom, func(a, b custom) int { return strings.Compare(a.key, b.key) })
+	n := 2 // the text's length without escapes: allocated once
+	for _, c := range d.custom {
+		n += len(c.key) + len(c.value) + 4
+	}
 	var b []byte
 	for i, c := range d.custom {
 		if i+1 < len(d.custom) && d.custom[i+1].key == c.key || c.null {
 			continue
 		}
 		if b == nil {
-			b = append(b, '{')
+			b = append(make([]byte, 0, n), '{')
 		} else {
 			b = append(b, ',')
 		}
