@@ -9,6 +9,7 @@ import (
 	"hash/maphash"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -57,6 +58,7 @@ type Writer struct {
 	rejects func(schemas.Reject) error
 
 	b    *array.RecordBuilder
+	cols *builders // b's columns
 	n    int
 	seed maphash.Seed
 	seen seen // source_id hash → content hash
@@ -125,9 +127,10 @@ func (w *Writer) Append(r *Row) error {
 	}
 	if w.b == nil {
 		w.b = array.NewRecordBuilder(w.mem, schemas.EndUserSources)
+		w.cols = newBuilders(w.b)
 		w.reserve(nil)
 	}
-	appendRow(w.b, w.source, r, attrs)
+	w.cols.appendRow(w.source, r, attrs)
 	w.n++
 	return w.flushIfFull()
 }
@@ -249,7 +252,7 @@ func (w *Writer) Close() error {
 	err := w.Flush()
 	if w.b != nil {
 		w.b.Release()
-		w.b = nil
+		w.b, w.cols = nil, nil
 	}
 	w.Stats.Requests = w.requests.Load()
 	w.Stats.Retries = w.retries.Load()
@@ -257,53 +260,93 @@ func (w *Writer) Close() error {
 	return err
 }
 
-func appendRow(b *array.RecordBuilder, source string, r *Row, attrs []byte) {
-	b.Field(schemas.SrcSource).(*array.StringBuilder).Append(source)
-	b.Field(schemas.SrcSourceID).(*array.StringBuilder).Append(r.SourceID)
-	b.Field(schemas.SrcPersonID).AppendNull()
-	appendStr(b, schemas.SrcEmail, r.Email)
-	appendList(b, schemas.SrcEmails, r.Emails)
-	appendStr(b, schemas.SrcExternalID, r.ExternalID)
-	appendStr(b, schemas.SrcFirstName, r.FirstName)
-	appendStr(b, schemas.SrcLastName, r.LastName)
-	appendStr(b, schemas.SrcName, r.Name)
-	appendStr(b, schemas.SrcPhone, r.Phone)
-	appendStr(b, schemas.SrcCompanyID, r.CompanyID)
-	appendStr(b, schemas.SrcCompanyName, r.CompanyName)
-	appendList(b, schemas.SrcTags, r.Tags)
-	appendTime(b, schemas.SrcCreatedAt, r.CreatedAt)
-	appendTime(b, schemas.SrcUpdatedAt, r.UpdatedAt)
-	if sb := b.Field(schemas.SrcAttributes).(*array.StringBuilder); len(attrs) == 0 {
+// builders are a batch builder's columns, typed once rather than for every
+// value.
+type builders struct {
+	str   [schemas.SrcAttributes + 1]*array.StringBuilder // the string columns, by index
+	lists [schemas.SrcAttributes + 1]*array.ListBuilder   // the list columns, by index
+	items [schemas.SrcAttributes + 1]*array.StringBuilder // their values
+	times [schemas.SrcAttributes + 1]*array.TimestampBuilder
+	b     *array.RecordBuilder
+}
+
+func newBuilders(b *array.RecordBuilder) *builders {
+	c := &builders{b: b}
+	for i, f := range b.Fields() {
+		switch f := f.(type) {
+		case *array.StringBuilder:
+			c.str[i] = f
+		case *array.ListBuilder:
+			c.lists[i] = f
+			c.items[i] = f.ValueBuilder().(*array.StringBuilder)
+		case *array.TimestampBuilder:
+			c.times[i] = f
+		}
+	}
+	return c
+}
+
+func (c *builders) appendRow(source string, r *Row, attrs []byte) {
+	appendText(c.str[schemas.SrcSource], source)
+	appendText(c.str[schemas.SrcSourceID], r.SourceID)
+	c.b.Field(schemas.SrcPersonID).AppendNull()
+	c.appendStr(schemas.SrcEmail, r.Email)
+	c.appendList(schemas.SrcEmails, r.Emails)
+	c.appendStr(schemas.SrcExternalID, r.ExternalID)
+	c.appendStr(schemas.SrcFirstName, r.FirstName)
+	c.appendStr(schemas.SrcLastName, r.LastName)
+	c.appendStr(schemas.SrcName, r.Name)
+	c.appendStr(schemas.SrcPhone, r.Phone)
+	c.appendStr(schemas.SrcCompanyID, r.CompanyID)
+	c.appendStr(schemas.SrcCompanyName, r.CompanyName)
+	c.appendList(schemas.SrcTags, r.Tags)
+	c.appendTime(schemas.SrcCreatedAt, r.CreatedAt)
+	c.appendTime(schemas.SrcUpdatedAt, r.UpdatedAt)
+	if sb := c.str[schemas.SrcAttributes]; len(attrs) == 0 {
 		sb.AppendNull()
 	} else {
-		sb.BinaryBuilder.Append(attrs)
+		appendText(sb, unsafe.String(unsafe.SliceData(attrs), len(attrs)))
 	}
 }
 
-func appendStr(b *array.RecordBuilder, col int, v string) {
-	sb := b.Field(col).(*array.StringBuilder)
+func (c *builders) appendStr(col int, v string) {
+	sb := c.str[col]
 	if v == "" {
 		sb.AppendNull()
 		return
 	}
-	sb.Append(v)
+	appendText(sb, v)
 }
 
-func appendList(b *array.RecordBuilder, col int, vs []string) {
-	lb := b.Field(col).(*array.ListBuilder)
+// appendText is sb.Append(v) without its checks when the batch's rows and
+// text were reserved (as they are, except when a value outgrows the
+// estimate): a dozen values a row.
+func appendText(sb *array.StringBuilder, v string) {
+	if sb.Len() >= sb.Cap() {
+		sb.Append(v)
+		return
+	}
+	if free := sb.DataCap() - sb.DataLen(); free < len(v) {
+		sb.ReserveData(max(len(v), sb.DataCap())) // doubling, as Append grows it
+	}
+	sb.UnsafeAppend(unsafe.Slice(unsafe.StringData(v), len(v))) // copied, never written
+}
+
+func (c *builders) appendList(col int, vs []string) {
+	lb := c.lists[col]
 	if len(vs) == 0 {
 		lb.AppendNull()
 		return
 	}
 	lb.Append(true)
-	vb := lb.ValueBuilder().(*array.StringBuilder)
+	vb := c.items[col]
 	for _, v := range vs {
 		vb.Append(v)
 	}
 }
 
-func appendTime(b *array.RecordBuilder, col int, t time.Time) {
-	tb := b.Field(col).(*array.TimestampBuilder)
+func (c *builders) appendTime(col int, t time.Time) {
+	tb := c.times[col]
 	if t.IsZero() {
 		tb.AppendNull()
 		return
