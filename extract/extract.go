@@ -247,13 +247,15 @@ func (w *Writer) reserve(last arrow.Record) {
 	}
 }
 
-// Close flushes and frees the builder; Stats are final afterwards.
+// Close flushes and frees the builder and the set of ids seen; Stats are
+// final afterwards, and the writer takes no more rows.
 func (w *Writer) Close() error {
 	err := w.Flush()
 	if w.b != nil {
 		w.b.Release()
 		w.b, w.cols = nil, nil
 	}
+	w.seen.free()
 	w.Stats.Requests = w.requests.Load()
 	w.Stats.Retries = w.retries.Load()
 	w.Stats.Throttled = w.throttled.Load()
@@ -363,6 +365,7 @@ func (c *builders) appendTime(col int, t time.Time) {
 type seen struct {
 	slots []slot
 	n     int
+	mem   []byte // slots' own mapping, when they have one (allocSlots)
 }
 
 type slot struct{ k, v uint64 }
@@ -403,8 +406,9 @@ func (t *seen) reserve(n int) {
 
 // resize moves the keys into a table of size slots (a power of two).
 func (t *seen) resize(size int) {
-	old := t.slots
-	t.slots = make([]slot, size)
+	old, oldMem := t.slots, t.mem
+	defer freeSlots(oldMem)
+	t.slots, t.mem = allocSlots(size)
 	mask := uint64(size - 1)
 	for _, s := range old {
 		if s.k == 0 {
@@ -416,4 +420,10 @@ func (t *seen) resize(size int) {
 		}
 		t.slots[i&mask] = s
 	}
+}
+
+// free lets go of the table (it may be mapped outside the Go heap).
+func (t *seen) free() {
+	freeSlots(t.mem)
+	*t = seen{}
 }
