@@ -45,7 +45,7 @@ func (e *Extractor) readCSV(ctx context.Context, in input, w *extract.Writer, de
 		lists[i] = slices.Contains(e.shape.lists, header[i])
 	}
 	var obj bytes.Buffer
-	for n := 1; ; n++ {
+	for n := int64(1); ; n++ {
 		if n%checkEvery == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -66,6 +66,9 @@ func (e *Extractor) readCSV(ctx context.Context, in input, w *extract.Writer, de
 		}
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", in.name, err)
+		}
+		if n == csvSample {
+			w.Expect(expectRecords(rc, n, cr.InputOffset()) - n)
 		}
 		line, _ := cr.FieldPos(0)
 		obj.Reset()
@@ -116,3 +119,6 @@ func csvLine(rec []string) []byte {
 	cw.Flush()
 	return bytes.TrimRight(b.Bytes(), "\n")
 }
+
+// csvSample is how many rows of a CSV file estimate its rows (Expect).
+const csvSample = 1024

@@ -2,6 +2,7 @@ package files
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -168,6 +169,29 @@ func TestCSVPlanhat(t *testing.T) {
 	if !slices.Equal(r.Emails, []string{"a2@x.io", "a3@x.io"}) || !slices.Equal(r.Tags, []string{"x", "y"}) ||
 		r.AttributesJSON != `{"tier":"gold"}` || !r.UpdatedAt.Equal(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("row %+v", r)
+	}
+}
+
+// Files longer than the sample that sizes the set of ids seen (JSONL's
+// first chunk, CSV's first rows) keep every record, and drop a repeat.
+func TestManyRecordsSizedFromASample(t *testing.T) {
+	dir := t.TempDir()
+	var jl, cs strings.Builder
+	cs.WriteString("_id,email\n")
+	const n = 3 * csvSample
+	for i := range n {
+		fmt.Fprintf(&jl, `{"_id":"p%d","email":"a%d@x.io"}`+"\n", i, i)
+		fmt.Fprintf(&cs, "p%d,a%d@x.io\n", i, i)
+	}
+	jl.WriteString(`{"_id":"p7","email":"a7@x.io"}` + "\n")
+	cs.WriteString("p7,a7@x.io\n")
+	write(t, filepath.Join(dir, "a.jsonl"), jl.String())
+	write(t, filepath.Join(dir, "a.csv"), cs.String())
+	for _, f := range []string{"jsonl", "csv"} {
+		res := run(t, config.File{Path: filepath.Join(dir, "a."+f), Format: f, Shape: "planhat"})
+		if res.Err != nil || len(res.Rows) != n || res.Stats.Duplicates != 1 {
+			t.Fatalf("%s: %v, %d rows, stats %+v", f, res.Err, len(res.Rows), res.Stats)
+		}
 	}
 }
 

@@ -39,7 +39,7 @@ func (e *Extractor) readJSONL(ctx context.Context, in input, w *extract.Writer, 
 		at := place{file: in.name, n: n}
 		if n == 1 {
 			line = strings.TrimPrefix(line, string(bom))
-			w.Expect(expectLines(rc, lr.s))
+			w.Expect(expectRecords(rc, int64(strings.Count(lr.s, "\n"))+1, int64(len(lr.s))))
 		}
 		line = strings.TrimSpace(line)
 		switch {
@@ -62,19 +62,18 @@ func (e *Extractor) readJSONL(ctx context.Context, in input, w *extract.Writer, 
 	}
 }
 
-// expectLines estimates the lines of a local file from the length of
-// those of its first chunk (0 when its size is unknown, as an S3 object's).
-func expectLines(f io.Reader, first string) int64 {
+// expectRecords estimates the records of a local file from the bytes the
+// first of them took (0 when its size is unknown, as an S3 object's).
+func expectRecords(f io.Reader, records, bytes int64) int64 {
 	st, ok := f.(interface{ Stat() (os.FileInfo, error) })
-	if !ok || len(first) == 0 {
+	if !ok || bytes <= 0 {
 		return 0
 	}
 	fi, err := st.Stat()
 	if err != nil {
 		return 0
 	}
-	lines := int64(strings.Count(first, "\n")) + 1
-	return fi.Size() * lines / int64(len(first))
+	return fi.Size() * records / bytes
 }
 
 // emitLine is emit for a line that may not be valid JSON, parsed once:
