@@ -180,3 +180,26 @@ func BenchmarkPeople(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAdd times Add alone (pass 1) over -records synthetic records,
+// generated once beforehand.
+func BenchmarkAdd(b *testing.B) {
+	n := *benchRecords
+	const size = 8192
+	mem := memory.NewGoAllocator()
+	var recs []arrow.Record
+	for start := 0; start < n; start += size {
+		recs = append(recs, benchBatch(mem, start, min(size, n-start)))
+	}
+	defer func() {
+		for _, rec := range recs {
+			rec.Release()
+		}
+	}()
+	for b.Loop() {
+		r := New(Config{})
+		for _, rec := range recs {
+			r.Add(rec)
+		}
+	}
+}
