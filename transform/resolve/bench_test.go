@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,6 +93,21 @@ func heapPeak() (stop func() uint64) {
 	return func() uint64 { close(done); read(); return peak.Load() }
 }
 
+// cpuTime is the process's user and system CPU time: on a shared machine a
+// steadier measure than wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time per op since start.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
 func liveHeap() uint64 {
 	runtime.GC()
 	var m runtime.MemStats
@@ -170,6 +186,8 @@ func BenchmarkPeople(b *testing.B) {
 		}
 		rec.Release()
 	}
+	b.ResetTimer()
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		err := res.People(mem, size, func(p arrow.Record) error {
 			p.Release()
@@ -196,6 +214,8 @@ func BenchmarkAdd(b *testing.B) {
 			rec.Release()
 		}
 	}()
+	b.ResetTimer()
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		r := New(Config{})
 		for _, rec := range recs {

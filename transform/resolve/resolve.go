@@ -590,6 +590,11 @@ func (res *Result) initPersons(n int) {
 	}
 	res.tie = make([]uint8, n)
 	res.halfAt = int32(n / 2)
+	// Each half's surviving values: at least a phone or a name for most
+	// persons, so the tables are sized for them at once, not grown there.
+	for _, v := range res.values {
+		v.expect(n / 2)
+	}
 }
 
 // survivors picks, per person and field, the record with the latest
