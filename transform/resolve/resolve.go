@@ -400,27 +400,8 @@ func (r *Resolver) Resolve() *Result {
 		return a
 	}
 
-	// Rule 3, first: records sharing a usable external id are one person.
-	first := make([]int32, r.ids.Len()) // per external id: its first holder, or -1
-	for i := range first {
-		first[i] = -1
-	}
-	for i := int32(0); i < int32(n); i++ {
-		for _, id := range r.idList[r.idOff[i]:r.idOff[i+1]] {
-			if r.kind(id) != kindExt || res.flags[id] != 0 {
-				continue
-			}
-			ext[i] = id
-			if first[id] < 0 {
-				first[id] = i
-			} else {
-				union(first[id], i)
-			}
-		}
-	}
-	first = nil
-
-	// Then usable emails in ascending order; the holders of each, in CSR form.
+	// Usable emails, and the holders of each in CSR form (filled in the
+	// pass of rule 3, which reads each record's ids anyway).
 	var emails []int32
 	hOff := make([]uint32, r.ids.Len()+1)
 	for id := range r.holders {
@@ -433,16 +414,39 @@ func (r *Resolver) Resolve() *Result {
 		hOff[id+1] += hOff[id]
 	}
 	hList := make([]int32, hOff[len(hOff)-1])
+	// Per email: where its next holder goes; per external id: its first
+	// holder, or none.
 	fill := slices.Clone(hOff[:len(hOff)-1])
+	const none = math.MaxUint32
+	for id := range fill {
+		if r.kind(int32(id)) == kindExt {
+			fill[id] = none
+		}
+	}
+
+	// Rule 3, first: records sharing a usable external id are one person.
 	for i := int32(0); i < int32(n); i++ {
 		for _, id := range r.idList[r.idOff[i]:r.idOff[i+1]] {
-			if r.kind(id) == kindEmail && res.flags[id] == 0 {
+			if res.flags[id] != 0 {
+				continue
+			}
+			switch r.kind(id) {
+			case kindEmail:
 				hList[fill[id]] = i
 				fill[id]++
+			case kindExt:
+				ext[i] = id
+				if fill[id] == none {
+					fill[id] = uint32(i)
+				} else {
+					union(int32(fill[id]), i)
+				}
 			}
 		}
 	}
 	fill = nil
+
+	// Then usable emails in ascending order.
 	sortByKey(r.ids, emails)
 	for _, e := range emails {
 		hs := hList[hOff[e]:hOff[e+1]]
@@ -489,10 +493,13 @@ func (r *Resolver) Resolve() *Result {
 	}
 	res.person, num, ext = parent, nil, nil
 
-	res.survivors()
+	// Three passes over the records that write apart: on both cores.
+	var wg sync.WaitGroup
+	wg.Go(res.survivors)
+	wg.Go(func() { res.countVendors(int(persons)) })
 	res.personIDs(pext)
+	wg.Wait()
 	res.stats.Persons = int64(persons)
-	res.countVendors(int(persons))
 	return res
 }
 
