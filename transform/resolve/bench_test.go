@@ -223,3 +223,39 @@ func BenchmarkAdd(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSurvive times Survive alone (survivorship over every batch) over
+// -records synthetic records, generated, added and resolved beforehand.
+func BenchmarkSurvive(b *testing.B) {
+	n := *benchRecords
+	const size = 8192
+	mem := memory.NewGoAllocator()
+	var recs []arrow.Record
+	for start := 0; start < n; start += size {
+		recs = append(recs, benchBatch(mem, start, min(size, n-start)))
+	}
+	defer func() {
+		for _, rec := range recs {
+			rec.Release()
+		}
+	}()
+	var cpu time.Duration
+	for range b.N {
+		b.StopTimer()
+		r := New(Config{})
+		firsts := make([]int, len(recs))
+		for i, rec := range recs {
+			firsts[i] = r.Add(rec)
+		}
+		res := r.Resolve()
+		b.StartTimer()
+		start := cpuTime()
+		for i, rec := range recs {
+			if err := res.Survive(rec, firsts[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cpu += cpuTime() - start
+	}
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+}
