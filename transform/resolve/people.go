@@ -88,6 +88,7 @@ func (res *Result) survive(rec arrow.Record, first, h int) error {
 	sid := rec.Column(schemas.SrcSourceID).(*array.String)
 	cre := rec.Column(schemas.SrcCreatedAt).(*array.Timestamp)
 	cols := fieldArrays(rec)
+	rh := rowHasher{seed: res.seed}
 	for i := range int(rec.NumRows()) {
 		row := first + i
 		p := res.person[row]
@@ -95,7 +96,7 @@ func (res *Result) survive(rec arrow.Record, first, h int) error {
 			continue
 		}
 		s, id := src.Value(i), sid.Value(i)
-		if res.check[row] != res.rowHash(s, id) {
+		if res.check[row] != rh.hash(s, id) {
 			return fmt.Errorf("resolve: a batch annotated at another row than it was added at")
 		}
 		if res.pid[p] == (uuid.UUID{}) {
@@ -137,9 +138,10 @@ func (res *Result) PersonIDs(mem memory.Allocator, rec arrow.Record, first int) 
 	pb.Reserve(n)
 	pb.ReserveData(36 * n)
 	var text [36]byte
+	rh := rowHasher{seed: res.seed}
 	for i := 0; i < n; i++ {
 		row := first + i
-		if res.check[row] != res.rowHash(src.Value(i), sid.Value(i)) {
+		if res.check[row] != rh.hash(src.Value(i), sid.Value(i)) {
 			return nil, fmt.Errorf("resolve: a batch annotated at another row than it was added at")
 		}
 		pid := res.pid[res.person[row]]

@@ -178,6 +178,7 @@ func (r *Resolver) Add(rec arrow.Record) int {
 	r.fields, r.idOff, r.idList = grow(r.fields, n), grow(r.idOff, n), grow(r.idList, 4*n)
 	var last string // the source of the row before, which is most often this one's
 	var lastIdx uint16
+	rh := rowHasher{seed: r.seed}
 	for from := 0; from < n; from += addRun {
 		to := min(n, from+addRun)
 		r.collect(rec, from, to)
@@ -194,7 +195,7 @@ func (r *Resolver) Add(rec arrow.Record) int {
 				last, lastIdx = s, si
 			}
 			r.src = append(r.src, lastIdx)
-			r.check = append(r.check, r.rowHash(s, sid.Value(i)))
+			r.check = append(r.check, rh.hash(s, sid.Value(i)))
 			u := int64(noTime)
 			if upd.IsValid(i) {
 				u = int64(upd.Value(i))
@@ -333,8 +334,20 @@ func (r *Resolver) Expect(n int) {
 	r.ids.expect(n)
 }
 
-func (r *records) rowHash(source, sourceID string) uint16 {
-	return uint16(maphash.String(r.seed, sourceID) + 31*maphash.String(r.seed, source))
+// rowHasher hashes a row's source and source_id (check) over rows that
+// most often have the source of the row before: that source's hash is kept.
+type rowHasher struct {
+	seed   maphash.Seed
+	source string
+	h      uint64
+	ok     bool
+}
+
+func (x *rowHasher) hash(source, sourceID string) uint16 {
+	if !x.ok || source != x.source {
+		x.source, x.h, x.ok = source, maphash.String(x.seed, source), true
+	}
+	return uint16(maphash.String(x.seed, sourceID) + 31*x.h)
 }
 
 // Result is the clustering, and the survivorship state Annotate fills.
