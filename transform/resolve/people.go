@@ -133,11 +133,13 @@ func (res *Result) PersonIDs(mem memory.Allocator, rec arrow.Record, first int) 
 	}
 	src := rec.Column(schemas.SrcSource).(*array.String)
 	sid := rec.Column(schemas.SrcSourceID).(*array.String)
-	pb := array.NewStringBuilder(mem)
-	defer pb.Release()
-	pb.Reserve(n)
-	pb.ReserveData(36 * n)
-	var text [36]byte
+	// Every id is 36 bytes: the column's buffers are written directly.
+	data, offsets := memory.NewResizableBuffer(mem), memory.NewResizableBuffer(mem)
+	defer release([]*memory.Buffer{data, offsets})
+	data.Resize(36 * n)
+	offsets.Resize(4 * (n + 1))
+	text, offs := data.Bytes(), arrow.Int32Traits.CastFromBytes(offsets.Bytes())
+	offs[0] = 0
 	rh := rowHasher{seed: res.seed}
 	for i := 0; i < n; i++ {
 		row := first + i
@@ -148,11 +150,14 @@ func (res *Result) PersonIDs(mem memory.Allocator, rec arrow.Record, first int) 
 		if pid == (uuid.UUID{}) {
 			return nil, fmt.Errorf("resolve: person ids asked before Survive")
 		}
-		pb.BinaryBuilder.Append(uuidText(&text, pid))
+		uuidText((*[36]byte)(text[36*i:36*i+36]), pid)
+		offs[i+1] = int32(36 * (i + 1))
 	}
-	cols := slices.Clone(rec.Columns())
-	pids := pb.NewArray()
+	d := array.NewData(rec.Schema().Field(schemas.SrcPersonID).Type, n, []*memory.Buffer{nil, offsets, data}, nil, 0, 0)
+	defer d.Release()
+	pids := array.MakeFromData(d)
 	defer pids.Release()
+	cols := slices.Clone(rec.Columns())
 	cols[schemas.SrcPersonID] = pids
 	return array.NewRecord(rec.Schema(), cols, rec.NumRows()), nil
 }
