@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,6 +93,21 @@ func heapPeak() (stop func() uint64) {
 	return func() uint64 { close(done); read(); return peak.Load() }
 }
 
+// cpuTime is the process's user and system CPU time: on a shared machine a
+// steadier measure than wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time per op since start.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
 func liveHeap() uint64 {
 	runtime.GC()
 	var m runtime.MemStats
@@ -170,6 +186,8 @@ func BenchmarkPeople(b *testing.B) {
 		}
 		rec.Release()
 	}
+	b.ResetTimer()
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		err := res.People(mem, size, func(p arrow.Record) error {
 			p.Release()
@@ -179,4 +197,65 @@ func BenchmarkPeople(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkAdd times Add alone (pass 1) over -records synthetic records,
+// generated once beforehand.
+func BenchmarkAdd(b *testing.B) {
+	n := *benchRecords
+	const size = 8192
+	mem := memory.NewGoAllocator()
+	var recs []arrow.Record
+	for start := 0; start < n; start += size {
+		recs = append(recs, benchBatch(mem, start, min(size, n-start)))
+	}
+	defer func() {
+		for _, rec := range recs {
+			rec.Release()
+		}
+	}()
+	b.ResetTimer()
+	defer reportCPU(b, cpuTime())
+	for b.Loop() {
+		r := New(Config{})
+		for _, rec := range recs {
+			r.Add(rec)
+		}
+	}
+}
+
+// BenchmarkSurvive times Survive alone (survivorship over every batch) over
+// -records synthetic records, generated, added and resolved beforehand.
+func BenchmarkSurvive(b *testing.B) {
+	n := *benchRecords
+	const size = 8192
+	mem := memory.NewGoAllocator()
+	var recs []arrow.Record
+	for start := 0; start < n; start += size {
+		recs = append(recs, benchBatch(mem, start, min(size, n-start)))
+	}
+	defer func() {
+		for _, rec := range recs {
+			rec.Release()
+		}
+	}()
+	var cpu time.Duration
+	for range b.N {
+		b.StopTimer()
+		r := New(Config{})
+		firsts := make([]int, len(recs))
+		for i, rec := range recs {
+			firsts[i] = r.Add(rec)
+		}
+		res := r.Resolve()
+		b.StartTimer()
+		start := cpuTime()
+		for i, rec := range recs {
+			if err := res.Survive(rec, firsts[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cpu += cpuTime() - start
+	}
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 }

@@ -94,6 +94,12 @@ type outcome struct {
 // most size rows, and checks that no Arrow memory leaks.
 func resolveAll(t testing.TB, cfg Config, rs []rec, size int) outcome {
 	t.Helper()
+	return resolveExpecting(t, cfg, rs, size, 0)
+}
+
+// resolveExpecting is resolveAll with Expect(expect) called first (when > 0).
+func resolveExpecting(t testing.TB, cfg Config, rs []rec, size, expect int) outcome {
+	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	var batches []arrow.Record
@@ -106,6 +112,9 @@ func resolveAll(t testing.TB, cfg Config, rs []rec, size int) outcome {
 		}
 	}()
 	r := New(cfg)
+	if expect > 0 {
+		r.Expect(expect)
+	}
 	firsts := make([]int, len(batches))
 	for i, b := range batches {
 		firsts[i] = r.Add(b)

@@ -102,6 +102,10 @@ type records struct {
 	check  []uint16 // hash of source and source_id: Annotate's order check
 	idOff  []uint32 // ids of record i: idList[idOff[i]:idOff[i+1]], sorted
 	idList []int32
+
+	// Add's scratch: a run of rows' identifiers (see collect).
+	vals []value
+	ends []int
 }
 
 // New returns an empty resolver.
@@ -167,82 +171,183 @@ func (r *Resolver) Add(rec arrow.Record) int {
 	first := len(r.src)
 	src := rec.Column(schemas.SrcSource).(*array.String)
 	sid := rec.Column(schemas.SrcSourceID).(*array.String)
-	ext := rec.Column(schemas.SrcExternalID).(*array.String)
-	email := rec.Column(schemas.SrcEmail).(*array.String)
-	emails := rec.Column(schemas.SrcEmails).(*array.List)
-	tags := rec.Column(schemas.SrcTags).(*array.List)
 	upd := rec.Column(schemas.SrcUpdatedAt).(*array.Timestamp)
 	cols := fieldArrays(rec)
 	n := int(rec.NumRows())
 	r.src, r.check, r.upd = grow(r.src, n), grow(r.check, n), grow(r.upd, n)
 	r.fields, r.idOff, r.idList = grow(r.fields, n), grow(r.idOff, n), grow(r.idList, 4*n)
-	for i := 0; i < n; i++ {
-		s := src.Value(i)
-		si, ok := r.srcIdx[s]
-		if !ok {
-			si = uint16(len(r.sources))
-			r.srcIdx[s] = si
-			r.sources = append(r.sources, s)
-		}
-		r.src = append(r.src, si)
-		r.check = append(r.check, r.rowHash(s, sid.Value(i)))
-		u := int64(noTime)
-		if upd.IsValid(i) {
-			u = int64(upd.Value(i))
-		}
-		r.upd = append(r.upd, u)
-		var mask uint8
-		for f, a := range cols {
-			if a.IsValid(i) && a.Value(i) != "" {
-				mask |= 1 << f
+	var last string // the source of the row before, which is most often this one's
+	var lastIdx uint16
+	rh := rowHasher{seed: r.seed}
+	for from := 0; from < n; from += addRun {
+		to := min(n, from+addRun)
+		r.collect(rec, from, to)
+		r.touch()
+		for i := from; i < to; i++ {
+			s := src.Value(i)
+			if s != last || i == 0 {
+				si, ok := r.srcIdx[s]
+				if !ok {
+					si = uint16(len(r.sources))
+					r.srcIdx[s] = si
+					r.sources = append(r.sources, s)
+				}
+				last, lastIdx = s, si
 			}
-		}
-		r.fields = append(r.fields, mask)
+			r.src = append(r.src, lastIdx)
+			r.check = append(r.check, rh.hash(s, sid.Value(i)))
+			u := int64(noTime)
+			if upd.IsValid(i) {
+				u = int64(upd.Value(i))
+			}
+			r.upd = append(r.upd, u)
+			var mask uint8
+			for f, a := range cols {
+				if a.IsValid(i) && a.Value(i) != "" {
+					mask |= 1 << f
+				}
+			}
+			r.fields = append(r.fields, mask)
 
-		start := len(r.idList)
-		if ext.IsValid(i) {
-			if x := strings.TrimSpace(ext.Value(i)); x != "" {
-				r.idList = append(r.idList, r.ids.Intern(kindExt, x))
+			start := len(r.idList)
+			for _, v := range r.vals[r.ends[i-from]:r.ends[i-from+1]] {
+				r.idList = append(r.idList, r.ids.intern(v.kind, v.s, v.h))
 			}
-		}
-		if email.IsValid(i) && email.Value(i) != "" {
-			r.idList = append(r.idList, r.ids.Intern(kindEmail, email.Value(i)))
-		}
-		r.idList = r.internList(r.idList, kindEmail, emails, i)
-		r.idList = r.internList(r.idList, kindTag, tags, i)
-		// A record counts once per value, however often it lists it.
-		own := r.idList[start:]
-		slices.Sort(own)
-		r.idList = r.idList[:start+len(slices.Compact(own))]
-		for _, id := range r.idList[start:] {
-			if int(id) >= len(r.holders) {
-				r.holders = grow(r.holders, int(id)+1-len(r.holders))
-				r.holders = r.holders[:id+1]
+			// A record counts once per value, however often it lists it.
+			own := r.idList[start:]
+			slices.Sort(own)
+			r.idList = r.idList[:start+len(slices.Compact(own))]
+			for _, id := range r.idList[start:] {
+				if int(id) >= len(r.holders) {
+					r.holders = grow(r.holders, int(id)+1-len(r.holders))
+					r.holders = r.holders[:id+1]
+				}
+				r.holders[id]++
 			}
-			r.holders[id]++
+			r.idOff = append(r.idOff, uint32(len(r.idList)))
 		}
-		r.idOff = append(r.idOff, uint32(len(r.idList)))
 	}
+	// vals held strings of rec's buffers.
+	clear(r.vals[:cap(r.vals)])
+	r.vals = r.vals[:0]
 	return first
 }
 
-// internList appends the ids of the non-empty values of list row i.
-func (r *records) internList(dst []int32, kind byte, l *array.List, i int) []int32 {
+// addRun is how many rows Add reads ahead (see touch).
+const addRun = 64
+
+// value is an identifier (or tag) of a row, with its hash in the interner.
+type value struct {
+	s    string
+	h    uint64
+	kind byte
+}
+
+// collect puts the identifiers and tags of rows [from, to) of rec in vals,
+// row i's at vals[ends[i-from]:ends[i-from+1]].
+func (r *records) collect(rec arrow.Record, from, to int) {
+	ext := rec.Column(schemas.SrcExternalID).(*array.String)
+	email := rec.Column(schemas.SrcEmail).(*array.String)
+	emails := rec.Column(schemas.SrcEmails).(*array.List)
+	tags := rec.Column(schemas.SrcTags).(*array.List)
+	add := func(kind byte, s string) {
+		r.vals = append(r.vals, value{s: s, h: r.ids.hash(kind, s), kind: kind})
+	}
+	r.vals, r.ends = r.vals[:0], append(r.ends[:0], 0)
+	for i := from; i < to; i++ {
+		if ext.IsValid(i) {
+			if x := strings.TrimSpace(ext.Value(i)); x != "" {
+				add(kindExt, x)
+			}
+		}
+		var e string
+		if email.IsValid(i) {
+			if e = email.Value(i); e != "" {
+				add(kindEmail, e)
+			}
+		}
+		// The email is most often the first of the emails too: the same id.
+		r.listValues(emails, i, func(v string) {
+			if v != e {
+				add(kindEmail, v)
+			}
+		})
+		r.listValues(tags, i, func(v string) { add(kindTag, v) })
+		r.ends = append(r.ends, len(r.vals))
+	}
+}
+
+// listValues calls fn with the non-empty values of list row i.
+func (r *records) listValues(l *array.List, i int, fn func(string)) {
 	if l.IsNull(i) {
-		return dst
+		return
 	}
 	vals := l.ListValues().(*array.String)
 	a, b := l.ValueOffsets(i)
 	for j := int(a); j < int(b); j++ {
 		if vals.IsValid(j) && vals.Value(j) != "" {
-			dst = append(dst, r.ids.Intern(kind, vals.Value(j)))
+			fn(vals.Value(j))
 		}
 	}
-	return dst
 }
 
-func (r *records) rowHash(source, sourceID string) uint16 {
-	return uint16(maphash.String(r.seed, sourceID) + 31*maphash.String(r.seed, source))
+// touch reads, for each of vals, where its look-up will go: the table
+// entry its probe starts at, then the key that entry names (its offsets,
+// then its bytes) and its count of holders. At millions of keys each is a
+// cache miss; in these short loops of independent reads the processor
+// overlaps them, where the look-ups themselves would wait for each in turn.
+func (r *records) touch() {
+	t := r.ids
+	var sink uint32
+	for _, v := range r.vals {
+		sink ^= *t.probe(v.h)
+	}
+	for _, v := range r.vals {
+		if e := *t.probe(v.h); e != 0 {
+			id := e&idMask - 1
+			sink ^= t.off[id+1]
+			if int(id) < len(r.holders) {
+				sink ^= uint32(r.holders[id])
+			}
+		}
+	}
+	for _, v := range r.vals {
+		if e := *t.probe(v.h); e != 0 && e&^idMask == fingerprint(v.h) {
+			sink ^= uint32(t.Key(int32(e&idMask - 1))[0])
+		}
+	}
+	touched.Store(sink)
+}
+
+// Expect sizes the resolver for about n records, when the caller has an
+// estimate (a previous run's count): its arrays and identifier table then
+// do not grow (and copy, and rehash) on their way there. Call it before
+// the first Add; an estimate that is off costs nothing but the difference.
+func (r *Resolver) Expect(n int) {
+	if len(r.src) > 0 || n <= 0 {
+		return
+	}
+	r.src, r.check, r.upd = make([]uint16, 0, n), make([]uint16, 0, n), make([]int64, 0, n)
+	r.fields, r.idOff, r.idList = make([]uint8, 0, n), append(make([]uint32, 0, n+1), 0), make([]int32, 0, 3*n)
+	// About one distinct identifier per record (an email and an external
+	// id per person, and two records per person).
+	r.ids.expect(n)
+}
+
+// rowHasher hashes a row's source and source_id (check) over rows that
+// most often have the source of the row before: that source's hash is kept.
+type rowHasher struct {
+	seed   maphash.Seed
+	source string
+	h      uint64
+	ok     bool
+}
+
+func (x *rowHasher) hash(source, sourceID string) uint16 {
+	if !x.ok || source != x.source {
+		x.source, x.h, x.ok = source, maphash.String(x.seed, source), true
+	}
+	return uint16(maphash.String(x.seed, sourceID) + 31*x.h)
 }
 
 // Result is the clustering, and the survivorship state Annotate fills.
@@ -308,27 +413,8 @@ func (r *Resolver) Resolve() *Result {
 		return a
 	}
 
-	// Rule 3, first: records sharing a usable external id are one person.
-	first := make([]int32, r.ids.Len()) // per external id: its first holder, or -1
-	for i := range first {
-		first[i] = -1
-	}
-	for i := int32(0); i < int32(n); i++ {
-		for _, id := range r.idList[r.idOff[i]:r.idOff[i+1]] {
-			if r.kind(id) != kindExt || res.flags[id] != 0 {
-				continue
-			}
-			ext[i] = id
-			if first[id] < 0 {
-				first[id] = i
-			} else {
-				union(first[id], i)
-			}
-		}
-	}
-	first = nil
-
-	// Then usable emails in ascending order; the holders of each, in CSR form.
+	// Usable emails, and the holders of each in CSR form (filled in the
+	// pass of rule 3, which reads each record's ids anyway).
 	var emails []int32
 	hOff := make([]uint32, r.ids.Len()+1)
 	for id := range r.holders {
@@ -341,16 +427,39 @@ func (r *Resolver) Resolve() *Result {
 		hOff[id+1] += hOff[id]
 	}
 	hList := make([]int32, hOff[len(hOff)-1])
+	// Per email: where its next holder goes; per external id: its first
+	// holder, or none.
 	fill := slices.Clone(hOff[:len(hOff)-1])
+	const none = math.MaxUint32
+	for id := range fill {
+		if r.kind(int32(id)) == kindExt {
+			fill[id] = none
+		}
+	}
+
+	// Rule 3, first: records sharing a usable external id are one person.
 	for i := int32(0); i < int32(n); i++ {
 		for _, id := range r.idList[r.idOff[i]:r.idOff[i+1]] {
-			if r.kind(id) == kindEmail && res.flags[id] == 0 {
+			if res.flags[id] != 0 {
+				continue
+			}
+			switch r.kind(id) {
+			case kindEmail:
 				hList[fill[id]] = i
 				fill[id]++
+			case kindExt:
+				ext[i] = id
+				if fill[id] == none {
+					fill[id] = uint32(i)
+				} else {
+					union(int32(fill[id]), i)
+				}
 			}
 		}
 	}
 	fill = nil
+
+	// Then usable emails in ascending order.
 	sortByKey(r.ids, emails)
 	for _, e := range emails {
 		hs := hList[hOff[e]:hOff[e+1]]
@@ -397,10 +506,13 @@ func (r *Resolver) Resolve() *Result {
 	}
 	res.person, num, ext = parent, nil, nil
 
-	res.survivors()
+	// Three passes over the records that write apart: on both cores.
+	var wg sync.WaitGroup
+	wg.Go(res.survivors)
+	wg.Go(func() { res.countVendors(int(persons)) })
 	res.personIDs(pext)
+	wg.Wait()
 	res.stats.Persons = int64(persons)
-	res.countVendors(int(persons))
 	return res
 }
 
@@ -470,6 +582,7 @@ func (res *Result) flagIdentifiers() {
 // trim gives the arrays that stay until the end of the run their exact
 // size: grown by half as records came, they hold up to a third unused.
 func (r *records) trim() {
+	r.vals, r.ends = nil, nil
 	r.src, r.upd, r.fields, r.check = exact(r.src), exact(r.upd), exact(r.fields), exact(r.check)
 	r.idOff, r.idList = exact(r.idOff), exact(r.idList)
 	r.ids.off, r.ids.kinds = exact(r.ids.off), exact(r.ids.kinds)
@@ -497,6 +610,11 @@ func (res *Result) initPersons(n int) {
 	}
 	res.tie = make([]uint8, n)
 	res.halfAt = int32(n / 2)
+	// Each half's surviving values: at least a phone or a name for most
+	// persons, so the tables are sized for them at once, not grown there.
+	for _, v := range res.values {
+		v.expect(n / 2)
+	}
 }
 
 // survivors picks, per person and field, the record with the latest
