@@ -180,6 +180,7 @@ func (r *Resolver) Add(rec arrow.Record) int {
 		s := src.Value(i)
 		si, ok := r.srcIdx[s]
 		if !ok {
+			s = strings.Clone(s) // kept beyond rec, whose buffers may be unmapped
 			si = uint16(len(r.sources))
 			r.srcIdx[s] = si
 			r.sources = append(r.sources, s)
