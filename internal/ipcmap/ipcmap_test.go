@@ -54,7 +54,7 @@ func sources(mem memory.Allocator, n, rows int) []arrow.Record {
 }
 
 // write writes recs as an IPC stream to a new file and returns its path.
-func write(t *testing.T, schema *arrow.Schema, recs []arrow.Record) string {
+func write(t testing.TB, schema *arrow.Schema, recs []arrow.Record) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "s.arrows")
 	f, err := os.Create(path)
