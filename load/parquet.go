@@ -62,26 +62,29 @@ type TableWriter struct {
 	pendingRows int64
 
 	// Lanes are part files written at once (one, on the caller's goroutine,
-	// unless SetLanes): with more, each has a goroutine of its own and row
-	// groups go to them in turn, so that encoding and compressing a large
-	// table uses more than one core. Rows keep their order within each
-	// part. Each lane holds a row group while it writes it.
-	nlanes   int
-	lanes    []*lane
-	next     int     // the lane the next row group goes to
-	laneRows []int64 // rows given to each lane's current part; 0: none open
-	nparts   int     // part numbers handed out
-	closed   bool
+	// unless SetLanes): with more, each has a goroutine of its own and each
+	// row group goes to the first lane free, so that encoding and
+	// compressing a large table uses more than one core and a lane slower
+	// than the others (preempted, or given larger row groups) holds nothing
+	// up. Rows keep their order within each part. Each lane holds a row
+	// group while it writes it.
+	nlanes int
+	lanes  []*lane
+	jobs   chan rowGroup // to the lanes, with more than one
+	groups int           // row groups handed out
+	closed bool
 
-	mu    sync.Mutex
-	parts []Part // finished
-	err   error  // the first error of a lane
+	mu     sync.Mutex
+	nparts int    // part numbers handed out
+	parts  []Part // finished
+	err    error  // the first error of a lane
 }
 
-// lane writes its row groups into its part files, in the order given.
+// lane writes the row groups it takes into its part files, in the order
+// taken, starting a part when it has none open and ending it once it holds
+// partRows.
 type lane struct {
 	t    *TableWriter
-	jobs chan rowGroup
 	done chan struct{}
 
 	key   string
@@ -92,14 +95,10 @@ type lane struct {
 	abort atomic.Bool
 }
 
-// rowGroup is one row group for a lane: its batches (owned by the job),
-// the key of the part it opens (when it starts one), and whether the part
-// ends after it.
+// rowGroup is one row group for a lane: its batches (owned by the job).
 type rowGroup struct {
-	recs  []arrow.Record
-	rows  int64
-	open  string
-	close bool
+	recs []arrow.Record
+	rows int64
 }
 
 func newTableWriter(ctx context.Context, s store.Store, schema *arrow.Schema, prefix, runID string) *TableWriter {
@@ -141,7 +140,7 @@ func (t *TableWriter) Write(rec arrow.Record) error {
 func (t *TableWriter) groupRows() int64 { return min(DefaultRowGroupRows, t.partRows) }
 
 // dispatch hands the first n pending rows (all of them, at most) to the
-// next lane as one row group.
+// first lane free as one row group.
 func (t *TableWriter) dispatch(n int64) {
 	n = min(n, t.pendingRows)
 	job := rowGroup{rows: n}
@@ -164,37 +163,34 @@ func (t *TableWriter) dispatch(n int64) {
 	t.pending = rest
 	t.pendingRows -= n
 	if t.lanes == nil {
-		t.laneRows = make([]int64, t.nlanes)
+		if t.nlanes > 1 {
+			t.jobs = make(chan rowGroup)
+		}
 		for range t.nlanes {
-			l := &lane{t: t, jobs: make(chan rowGroup), done: make(chan struct{})}
+			l := &lane{t: t, done: make(chan struct{})}
 			if t.nlanes > 1 {
 				go l.run()
 			}
 			t.lanes = append(t.lanes, l)
 		}
 	}
-	i := t.next
-	t.next = (t.next + 1) % len(t.lanes)
-	if t.laneRows[i] == 0 {
-		job.open = t.partKey(t.nparts)
-		t.nparts++
-	}
-	t.laneRows[i] += n
-	if t.laneRows[i] >= t.partRows {
-		job.close = true
-		t.laneRows[i] = 0
-	}
-	if len(t.lanes) == 1 {
-		t.lanes[i].take(job) // one lane: written on the caller's goroutine
+	t.groups++
+	if t.jobs == nil {
+		t.lanes[0].take(job) // one lane: written on the caller's goroutine
 		return
 	}
-	t.lanes[i].jobs <- job
+	t.jobs <- job
 }
 
-func (t *TableWriter) partKey(n int) string {
+// newPartKey names the next part file.
+func (t *TableWriter) newPartKey() string {
 	if t.name != "" {
 		return t.name
 	}
+	t.mu.Lock()
+	n := t.nparts
+	t.nparts++
+	t.mu.Unlock()
 	return fmt.Sprintf("%spart-%s-%05d.parquet", t.prefix, t.runID, n)
 }
 
@@ -208,7 +204,7 @@ func (t *TableWriter) fail(err error) {
 
 func (l *lane) run() {
 	defer close(l.done)
-	for job := range l.jobs {
+	for job := range l.t.jobs {
 		l.take(job)
 	}
 	l.finish()
@@ -242,13 +238,8 @@ func (l *lane) finish() {
 }
 
 func (l *lane) write(job rowGroup) error {
-	if job.open != "" {
-		if l.fw != nil {
-			if err := l.closePart(); err != nil {
-				return err
-			}
-		}
-		if err := l.open(job.open); err != nil {
+	if l.fw == nil {
+		if err := l.open(l.t.newPartKey()); err != nil {
 			return err
 		}
 	}
@@ -271,7 +262,7 @@ func (l *lane) write(job rowGroup) error {
 		}
 		l.rows += job.rows
 	}
-	if job.close {
+	if l.rows >= l.t.partRows {
 		return l.closePart()
 	}
 	return nil
@@ -354,7 +345,7 @@ func WriteFile(ctx context.Context, s store.Store, key string, rec arrow.Record)
 // columns. Closing it again returns the same parts.
 func (t *TableWriter) Close() ([]Part, error) {
 	if !t.closed {
-		if t.pendingRows > 0 || t.nparts == 0 {
+		if t.pendingRows > 0 || t.groups == 0 {
 			t.dispatch(t.pendingRows)
 		}
 		t.stop()
@@ -369,13 +360,13 @@ func (t *TableWriter) Close() ([]Part, error) {
 // stop lets the lanes finish what they were given and waits for them.
 func (t *TableWriter) stop() {
 	t.closed = true
-	if len(t.lanes) == 1 {
-		t.lanes[0].finish()
+	if t.jobs == nil {
+		for _, l := range t.lanes {
+			l.finish()
+		}
 		return
 	}
-	for _, l := range t.lanes {
-		close(l.jobs)
-	}
+	close(t.jobs)
 	for _, l := range t.lanes {
 		<-l.done
 	}

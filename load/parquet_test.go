@@ -13,7 +13,7 @@ import (
 	"etl/schemas"
 )
 
-// A table of several row groups is written by both lanes into parts of at
+// A table of several row groups is written by two lanes into parts of at
 // most partRows (whole row groups), named in order; every row is read back
 // once, in order within its part, and no buffer is left.
 func TestTableWriterLanes(t *testing.T) {
@@ -51,16 +51,18 @@ func TestTableWriterLanes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Row groups 0-5 alternate between two lanes: parts of rows groups
-	// {0,2}, {1,3}, {4}, {5}.
-	wantRows := []int64{2 * DefaultRowGroupRows, 2 * DefaultRowGroupRows, DefaultRowGroupRows, 1000}
-	if len(parts) != len(wantRows) {
-		t.Fatalf("%d parts, want %d: %+v", len(parts), len(wantRows), parts)
+	// Row groups 0-5 go to the lane free first: parts of at most two row
+	// groups, whole ones but for the last group's, named in order.
+	if len(parts) < 3 || len(parts) > 4 {
+		t.Fatalf("%d parts, want 3 or 4: %+v", len(parts), parts)
 	}
 	seen := make([]bool, total)
+	var rows int64
 	for i, pt := range parts {
-		if want := fmt.Sprintf("rejects/dt=2026-02-03/part-run-%05d.parquet", i); pt.Key != want || pt.Rows != wantRows[i] {
-			t.Fatalf("part %d is %s with %d rows, want %s with %d", i, pt.Key, pt.Rows, want, wantRows[i])
+		rows += pt.Rows
+		if want := fmt.Sprintf("rejects/dt=2026-02-03/part-run-%05d.parquet", i); pt.Key != want || pt.Rows > w.partRows ||
+			pt.Rows%DefaultRowGroupRows != 0 && pt.Rows%DefaultRowGroupRows != 1000 {
+			t.Fatalf("part %d is %s with %d rows, want %s with whole row groups, at most %d rows", i, pt.Key, pt.Rows, want, w.partRows)
 		}
 		last := -1
 		err := ReadParts(ctx, s, []string{pt.Key}, mem, func(rec arrow.Record) error {
@@ -78,6 +80,9 @@ func TestTableWriterLanes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	if rows != total {
+		t.Fatalf("%d rows in the parts, want %d", rows, total)
 	}
 	for id, ok := range seen {
 		if !ok {

@@ -370,49 +370,16 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		}
 	}
 	phase("survivors gathered")
-	usersSpill, err := newSpill(schemas.EndUsers, opt.Mem)
-	if err != nil {
-		return err
-	}
-	defer usersSpill.remove()
-	if err := res.People(opt.Mem, extract.DefaultBatchRows, func(rec arrow.Record) error {
-		defer rec.Release()
-		return usersSpill.write(rec)
-	}); err != nil {
-		return fmt.Errorf("%s: %w", schemas.TableUsers, err)
-	}
-	res.Shrink()
-	phase("end_users built")
 
-	// The previous partition is indexed before this one is touched, so that
-	// a failure to read it changes nothing.
-	var chg *behind // the end_user_changes writer, once the partition is begun
-	diff := changes.New(opt.Mem, extract.DefaultBatchRows, func(rec arrow.Record) error { return chg.write(rec) })
-	defer diff.Close()
-	if !opt.NoChanges {
-		if prev != nil {
-			if err := diff.Previous(prev.rows, prev.each(ctx)); err != nil {
-				return fmt.Errorf("%s: comparing with %s: %w", schemas.TableChanges, prev.date, err)
-			}
-		}
-	}
-
-	phase("previous partition indexed")
 	b := built{RunID: sum.RunID, Inputs: map[string]string{}, Sources: map[string]int64{}}
 	for _, d := range staged {
 		b.Inputs[d.Source] = d.RunID
 		b.Sources[d.Source] = d.Stats.Normalised
 	}
-	if err := opt.lock.Check(ctx); err != nil {
-		return err
-	}
-	part, err := tbls.replace(ctx, opt.RunDate, sum.RunID, b, schemas.Tables)
-	if err != nil {
-		return err
-	}
+	var part replacement
 	committed := false
 	defer func() {
-		if !committed {
+		if part != nil && !committed {
 			cctx, cancel := cleanupContext(ctx)
 			defer cancel()
 			if err := part.abort(cctx); err != nil {
@@ -420,6 +387,101 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 			}
 		}
 	}()
+	begin := func() error {
+		if err := opt.lock.Check(ctx); err != nil {
+			return err
+		}
+		p, err := tbls.replace(ctx, opt.RunDate, sum.RunID, b, schemas.Tables)
+		if err != nil {
+			return err
+		}
+		part = p
+		return nil
+	}
+	// end_users is written on a goroutine of its own; its batches are kept
+	// only when a write-back needs their values.
+	var users *behind
+	var people []arrow.Record
+	defer func() { release(people) }()
+	openUsers := func() error {
+		uw, err := part.table(ctx, schemas.TableUsers, schemas.EndUsers)
+		if err != nil {
+			return err
+		}
+		users = writeBehind(uw)
+		return nil
+	}
+	person := func(rec arrow.Record) error {
+		if len(wbTargets) > 0 {
+			rec.Retain()
+			people = append(people, rec)
+		}
+		return users.write(rec)
+	}
+	// With no earlier partition to index, end_users is written as the
+	// resolver builds it. Otherwise it goes to a temporary file, and the
+	// resolver keeps only the person ids: at 10 million records its memory
+	// would otherwise stay beside the previous partition's index and the
+	// tables being written. (The previous partition is indexed before this
+	// one is touched, so that a failure to read it changes nothing.)
+	var usersDone func() error
+	var chg *behind // the end_user_changes writer, once the partition is begun
+	diff := changes.New(opt.Mem, extract.DefaultBatchRows, func(rec arrow.Record) error { return chg.write(rec) })
+	defer diff.Close()
+	if prev == nil || opt.NoChanges {
+		if err := begin(); err != nil {
+			return err
+		}
+		if err := openUsers(); err != nil {
+			return err
+		}
+		usersDone = sync.OnceValue(users.close)
+		defer usersDone()
+		if err := res.People(opt.Mem, extract.DefaultBatchRows, person); err != nil {
+			return fmt.Errorf("%s: %w", schemas.TableUsers, err)
+		}
+		res.Shrink()
+		go usersDone() // its last row group is encoded beside end_user_sources
+		phase("end_users built")
+	} else {
+		usersSpill, err := newSpill(schemas.EndUsers, opt.Mem)
+		if err != nil {
+			return err
+		}
+		defer usersSpill.remove()
+		if err := res.People(opt.Mem, extract.DefaultBatchRows, func(rec arrow.Record) error {
+			defer rec.Release()
+			return usersSpill.write(rec)
+		}); err != nil {
+			return fmt.Errorf("%s: %w", schemas.TableUsers, err)
+		}
+		res.Shrink()
+		phase("end_users built")
+		if err := diff.Previous(prev.rows, prev.each(ctx)); err != nil {
+			return fmt.Errorf("%s: comparing with %s: %w", schemas.TableChanges, prev.date, err)
+		}
+		phase("previous partition indexed")
+		if err := begin(); err != nil {
+			return err
+		}
+		if err := openUsers(); err != nil {
+			return err
+		}
+		// end_users is written from its file while this goroutine stamps
+		// person ids on the batches again, compares them for
+		// end_user_changes and end_user_sources is encoded: the tables'
+		// phase keeps both cores busy.
+		built := make(chan error, 1)
+		go func() { built <- usersSpill.each(person) }()
+		usersDone = sync.OnceValue(func() error {
+			err := <-built
+			if cerr := users.close(); err == nil {
+				err = cerr
+			}
+			return err
+		})
+		defer usersDone()
+	}
 	cw, err := part.table(ctx, schemas.TableChanges, schemas.EndUserChanges)
 	if err != nil {
 		return err
@@ -431,36 +493,6 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 			chg.close()
 		}
 	}()
-	// end_users is written from its file (on a goroutine of its own) while
-	// this one stamps person ids on the batches again, compares them for
-	// end_user_changes and end_user_sources is encoded: the tables' phase
-	// keeps both cores busy.
-	uw, err := part.table(ctx, schemas.TableUsers, schemas.EndUsers)
-	if err != nil {
-		return err
-	}
-	users := writeBehind(uw)
-	// end_users batches are kept only when a write-back needs their values.
-	var people []arrow.Record
-	defer func() { release(people) }()
-	built := make(chan error, 1)
-	go func() {
-		built <- usersSpill.each(func(rec arrow.Record) error {
-			if len(wbTargets) > 0 {
-				rec.Retain()
-				people = append(people, rec)
-			}
-			return users.write(rec)
-		})
-	}()
-	usersDone := sync.OnceValue(func() error {
-		err := <-built
-		if cerr := users.close(); err == nil {
-			err = cerr
-		}
-		return err
-	})
-	defer usersDone()
 	sw, err := part.table(ctx, schemas.TableSources, schemas.EndUserSources)
 	if err != nil {
 		return err
@@ -493,10 +525,19 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 	phase("end_user_sources handed to its writer")
 	// The rest of end_user_changes reads the previous partition again: on
 	// a core of its own, while end_users, the write-back and rejects go on.
+	// Its writer is closed there too, so that its last row group is encoded
+	// beside end_users rather than after everything.
 	finished := make(chan error, 1)
-	go func() { finished <- finishChanges(ctx, diff, prev, opt, sum) }()
+	chgOpen = false
+	go func() {
+		err := finishChanges(ctx, diff, prev, opt, sum)
+		if cerr := chg.close(); err == nil {
+			err = cerr
+		}
+		finished <- err
+	}()
 	changesDone := sync.OnceValue(func() error { return <-finished })
-	defer changesDone() // before chg is closed
+	defer changesDone()
 	if err := usersDone(); err != nil {
 		return err
 	}
@@ -532,10 +573,6 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		return err
 	}
 	phase("write-back, rejects and end_user_changes done")
-	chgOpen = false
-	if err := chg.close(); err != nil {
-		return err
-	}
 	if err := closeTables(part, schemas.Tables, sum); err != nil {
 		return err
 	}
