@@ -59,8 +59,8 @@ func TestDifferential(t *testing.T) {
 	pipe := differentialPipeline(t, env, dir)
 
 	var got, gotChanges []string
-	// --stage all keeps batches in hand up to a budget; with a tiny one it
-	// reads each source back from its staging.
+	// --stage all reads each source back from its staging (it keeps no
+	// batch in hand by default); with a small budget it keeps some.
 	defer func(b func() int64) { handBudget = b }(handBudget)
 	for i, stages := range [][]string{{StageAll}, {StageAll}, {StageExtract, StageResolve}} {
 		if i == 1 {

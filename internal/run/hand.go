@@ -1,8 +1,6 @@
 package run
 
 import (
-	"math"
-	"runtime/debug"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -10,17 +8,16 @@ import (
 	"etl/transform/resolve"
 )
 
-// hand is what --stage all keeps between extracting and writing the tables,
-// so that nothing is read back from the staging area it writes (for
-// --stage resolve and backfills) meanwhile:
+// hand is what --stage all carries from extracting to writing the tables,
+// beside the staging area it writes (for --stage resolve and backfills):
 //
 //   - every batch is added to the resolver as its source produces it, on a
 //     goroutine of its own beside the extractors, so that resolving is done
 //     but for the clustering when the last source ends;
-//   - every batch is kept for the second pass (annotating and writing),
-//     within a memory budget; a source one of whose batches does not fit
-//     gives its batches up and is read back from its staging, so that a
-//     run of tens of millions of records keeps its memory bounded.
+//   - a batch may be kept for the second pass (annotating and writing),
+//     within a memory budget (none by default: see handBudget); a source
+//     one of whose batches does not fit gives its batches up and is read
+//     back from its staging, so that a run keeps its memory bounded.
 type hand struct {
 	r      *resolve.Resolver
 	adds   chan added
@@ -52,20 +49,14 @@ type added struct {
 // (make bench, bench 5).
 const DefaultMemoryLimit = 1280 << 20
 
-// handBudget is the memory kept batches may take: a sixteenth of the soft
-// memory limit (1.25 GiB unless GOMEMLIMIT says otherwise: 80 MiB, about
-// 260,000 records), 80 MiB without one. Kept batches cost about twice
-// their size in resident memory (the collector lets the heap grow to twice
-// what is live: at 1M records a budget of a third took the peak from 0.55
-// to 1.3 GB), while reading staged batches back costs ~0.1 µs a record
-// (make bench); so beyond that a run reads back. A variable, so that a
-// test can make it small.
-var handBudget = func() int64 {
-	if limit := debug.SetMemoryLimit(-1); limit != math.MaxInt64 {
-		return limit / 16
-	}
-	return 80 << 20
-}
+// handBudget is the memory kept batches may take: none. Kept batches cost
+// about twice their size in resident memory (the collector lets the heap
+// grow to twice what is live: keeping 80 MiB, a sixteenth of the soft
+// limit, took a run of 1M records from ~0.5 to ~0.7 GB at its peak), while
+// a local staging is read back through its mapping (internal/ipcmap), with
+// no copy, at ~10 GB/s: twice over, 80 MiB costs ~15 ms. A variable, so
+// that a test can set one.
+var handBudget = func() int64 { return 0 }
 
 func newHand(r *resolve.Resolver) *hand {
 	adds := make(chan added, 16)

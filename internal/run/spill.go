@@ -10,6 +10,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"etl/internal/ipcmap"
 )
 
 // spill keeps a table's batches in a temporary Arrow IPC file until they
@@ -44,13 +46,11 @@ func (s *spill) each(fn func(arrow.Record) error) error {
 	if err == nil {
 		err = s.buf.Flush()
 	}
-	if err == nil {
-		_, err = s.f.Seek(0, io.SeekStart)
-	}
 	if err != nil {
 		return fmt.Errorf("temporary file: %w", err)
 	}
-	rd, err := ipc.NewReader(bufio.NewReaderSize(s.f, 1<<20), ipc.WithAllocator(s.mem))
+	// The batches are the file's mapped pages, not copies.
+	rd, err := ipcmap.NewReader(s.f, ipc.WithAllocator(s.mem))
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"etl/internal/ipcmap"
 	"etl/internal/store"
 	"etl/load"
 	"etl/schemas"
@@ -230,7 +232,13 @@ func (s *staging) each(ctx context.Context, key string, fn func(rec arrow.Record
 		return fmt.Errorf("staging %s: %w", s.store.URI(key), err)
 	}
 	defer r.Close()
-	rd, err := ipc.NewReader(bufio.NewReaderSize(r, 1<<20), ipc.WithAllocator(s.mem))
+	var rd *ipc.Reader
+	if f, ok := r.(*os.File); ok {
+		// A local store's file: its batches are its mapped pages, not copies.
+		rd, err = ipcmap.NewReader(f, ipc.WithAllocator(s.mem))
+	} else {
+		rd, err = ipc.NewReader(bufio.NewReaderSize(r, 1<<20), ipc.WithAllocator(s.mem))
+	}
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil

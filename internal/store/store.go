@@ -146,6 +146,7 @@ func (l Local) List(_ context.Context, prefix string) ([]string, error) {
 	return keys, err
 }
 
+// Open returns the *os.File, which a reader may map rather than read.
 func (l Local) Open(_ context.Context, key string) (io.ReadCloser, error) {
 	return os.Open(l.path(key))
 }

@@ -188,6 +188,7 @@ func (r *Resolver) Add(rec arrow.Record) int {
 			if s != last || i == 0 {
 				si, ok := r.srcIdx[s]
 				if !ok {
+					s = strings.Clone(s) // kept beyond rec, whose buffers may be unmapped
 					si = uint16(len(r.sources))
 					r.srcIdx[s] = si
 					r.sources = append(r.sources, s)
