@@ -61,10 +61,10 @@ func TestDifferential(t *testing.T) {
 	var got, gotChanges []string
 	// --stage all reads each source back from its staging (it keeps no
 	// batch in hand by default); with a small budget it keeps some.
-	defer func(b func() int64) { handBudget = b }(handBudget)
+	defer func(b func(bool) int64) { handBudget = b }(handBudget)
 	for i, stages := range [][]string{{StageAll}, {StageAll}, {StageExtract, StageResolve}} {
 		if i == 1 {
-			handBudget = func() int64 { return 64 << 10 }
+			handBudget = func(bool) int64 { return 64 << 10 }
 		}
 		out := filepath.Join(dir, fmt.Sprintf("out-%d", i))
 		p, err := config.Load(pipe, env.Lookup, "2026-01-01")

@@ -1,6 +1,8 @@
 package run
 
 import (
+	"math"
+	"runtime/debug"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -49,18 +51,28 @@ type added struct {
 // (make bench, bench 5).
 const DefaultMemoryLimit = 1280 << 20
 
-// handBudget is the memory kept batches may take: none. Kept batches cost
-// about twice their size in resident memory (the collector lets the heap
-// grow to twice what is live: keeping 80 MiB, a sixteenth of the soft
-// limit, took a run of 1M records from ~0.5 to ~0.7 GB at its peak), while
-// a local staging is read back through its mapping (internal/ipcmap), with
-// no copy, at ~10 GB/s: twice over, 80 MiB costs ~15 ms. A variable, so
-// that a test can set one.
-var handBudget = func() int64 { return 0 }
+// handBudget is the memory kept batches may take. With a local output:
+// none. Kept batches cost about twice their size in resident memory (the
+// collector lets the heap grow to twice what is live: keeping 80 MiB took
+// a run of 1M records from ~0.5 to ~0.7 GB at its peak), while a local
+// staging is read back through its mapping (internal/ipcmap), with no
+// copy, at ~10 GB/s: twice over, 80 MiB costs ~15 ms. With S3, where
+// reading back is a download (twice), a sixteenth of the soft memory
+// limit (80 MiB at 1.25 GiB; about 260,000 records), as a small run then
+// reads nothing back. A variable, so that a test can set one.
+var handBudget = func(local bool) int64 {
+	if local {
+		return 0
+	}
+	if limit := debug.SetMemoryLimit(-1); limit != math.MaxInt64 {
+		return limit / 16
+	}
+	return 80 << 20
+}
 
-func newHand(r *resolve.Resolver) *hand {
+func newHand(r *resolve.Resolver, budget int64) *hand {
 	adds := make(chan added, 16)
-	h := &hand{r: r, adds: adds, done: make(chan struct{}), budget: handBudget(), sources: map[string]*held{}}
+	h := &hand{r: r, adds: adds, done: make(chan struct{}), budget: budget, sources: map[string]*held{}}
 	// The goroutine ranges over its own copy of the channel: wait may clear
 	// h.adds before the goroutine first runs (a run failing at once).
 	go func() {

@@ -11,7 +11,7 @@ import (
 // hand's goroutine must not wait on a channel wait has already cleared.
 func TestHandReleasedBeforeItsFirstBatch(t *testing.T) {
 	for range 200 {
-		h := newHand(resolve.New(resolve.Config{}))
+		h := newHand(resolve.New(resolve.Config{}), 0)
 		done := make(chan struct{})
 		go func() { h.release(); close(done) }()
 		select {

@@ -236,7 +236,8 @@ func execute(ctx context.Context, p *config.Pipeline, opt Options, sum *Summary,
 		// passed: a refused run leaves the staging area as it was too.
 		// Resolving starts from what extraction has in hand; the staging
 		// area is still written, for --stage resolve and backfills.
-		h := newHand(newResolver(p))
+		_, local := st.store.(store.Local)
+		h := newHand(newResolver(p), handBudget(local))
 		defer h.release()
 		pending, err := extractAll(ctx, srcs, st, opt, sum, true, true, tbls, h)
 		if err != nil {
