@@ -346,6 +346,12 @@ func resolveAndLoad(ctx context.Context, p *config.Pipeline, opt Options, sum *S
 		r = h.r
 	} else {
 		r = newResolver(p)
+		// The staged counts are known: the resolver is sized once for them.
+		var n int64
+		for _, d := range staged {
+			n += d.Stats.Normalised
+		}
+		r.Expect(int(n))
 		for _, d := range staged {
 			if err := st.each(ctx, d.Records, func(rec arrow.Record) error {
 				firsts[d.Source] = append(firsts[d.Source], r.Add(rec))
