@@ -200,10 +200,12 @@ type parquetReplacement struct {
 
 func (r *parquetReplacement) table(ctx context.Context, name string, schema *arrow.Schema) (tableWriter, error) {
 	w := r.part.Table(ctx, name, schema)
-	if name == schemas.TableSources {
-		// The largest table, the last to finish: its row groups are
-		// encoded two at a time (into two part files), so that its end
-		// does not leave a core idle. The others are written beside it.
+	if name == schemas.TableSources || name == schemas.TableUsers {
+		// The two largest tables: their row groups are encoded two at a
+		// time (into two part files), so that neither leaves a core idle
+		// (end_users is encoded as the resolver builds it, on a first
+		// date; end_user_sources is the last to finish). The others are
+		// written beside them.
 		w.SetLanes(2)
 	}
 	return w, nil
