@@ -104,6 +104,19 @@ func read(t *testing.T, f *os.File, mem memory.Allocator) ([]arrow.Record, error
 	return out, rd.Err()
 }
 
+// sameBatches fails t unless got are the batches want, in order.
+func sameBatches(t *testing.T, got, want []arrow.Record) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("read %d batches, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !array.RecordEqual(got[i], want[i]) {
+			t.Fatalf("batch %d differs from the one written", i)
+		}
+	}
+}
+
 func release(recs []arrow.Record) {
 	for _, r := range recs {
 		r.Release()
@@ -124,14 +137,7 @@ func TestReadBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != len(want) {
-		t.Fatalf("read %d batches, want %d", len(got), len(want))
-	}
-	for i := range want {
-		if !array.RecordEqual(got[i], want[i]) {
-			t.Fatalf("batch %d differs from the one written", i)
-		}
-	}
+	sameBatches(t, got, want)
 	// The reader is released: only the batches hold the mappings.
 	if n := Mappings(); n != int64(len(got)) {
 		t.Fatalf("%d mappings live with %d batches held", n, len(got))
@@ -205,14 +211,7 @@ func TestDictionary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != len(want) {
-		t.Fatalf("read %d batches, want %d", len(got), len(want))
-	}
-	for i := range want {
-		if !array.RecordEqual(got[i], want[i]) {
-			t.Fatalf("batch %d differs from the one written", i)
-		}
-	}
+	sameBatches(t, got, want)
 	release(got)
 	if n := Mappings(); n != 0 {
 		t.Fatalf("%d mappings left", n)

@@ -199,9 +199,9 @@ func BenchmarkPeople(b *testing.B) {
 	}
 }
 
-// BenchmarkAdd times Add alone (pass 1) over -records synthetic records,
-// generated once beforehand.
-func BenchmarkAdd(b *testing.B) {
+// benchBatches generates -records synthetic records once, in batches of
+// 8192, released when b ends.
+func benchBatches(b *testing.B) []arrow.Record {
 	n := *benchRecords
 	const size = 8192
 	mem := memory.NewGoAllocator()
@@ -209,11 +209,18 @@ func BenchmarkAdd(b *testing.B) {
 	for start := 0; start < n; start += size {
 		recs = append(recs, benchBatch(mem, start, min(size, n-start)))
 	}
-	defer func() {
+	b.Cleanup(func() {
 		for _, rec := range recs {
 			rec.Release()
 		}
-	}()
+	})
+	return recs
+}
+
+// BenchmarkAdd times Add alone (pass 1) over -records synthetic records,
+// generated once beforehand.
+func BenchmarkAdd(b *testing.B) {
+	recs := benchBatches(b)
 	b.ResetTimer()
 	defer reportCPU(b, cpuTime())
 	for b.Loop() {
@@ -227,18 +234,7 @@ func BenchmarkAdd(b *testing.B) {
 // BenchmarkSurvive times Survive alone (survivorship over every batch) over
 // -records synthetic records, generated, added and resolved beforehand.
 func BenchmarkSurvive(b *testing.B) {
-	n := *benchRecords
-	const size = 8192
-	mem := memory.NewGoAllocator()
-	var recs []arrow.Record
-	for start := 0; start < n; start += size {
-		recs = append(recs, benchBatch(mem, start, min(size, n-start)))
-	}
-	defer func() {
-		for _, rec := range recs {
-			rec.Release()
-		}
-	}()
+	recs := benchBatches(b)
 	var cpu time.Duration
 	for range b.N {
 		b.StopTimer()
