@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"etl/internal/hugepage"
 	"etl/schemas"
 )
 
@@ -362,9 +363,9 @@ func (c *builders) appendTime(col int, t time.Time) {
 // in one probe). It is consulted for every record, where a
 // map[uint64]uint64 cost twice as much. A key of 0 marks an empty slot,
 // so 0 is stored as 1. It lives on the Go heap, within the soft memory
-// limit: mapped on its own in huge pages it saved ~2% of its time, but
-// four sources' tables (256 MiB at 10 million records) outside the limit
-// took the run's peak past 1.5 GB (make bench, bench 5).
+// limit (mapped outside it, four sources' tables, 256 MiB at 10 million
+// records, took bench 5's peak past 1.5 GB), advised for huge pages: each
+// lookup misses the cache, and without them the TLB too.
 type seen struct {
 	slots []slot
 	n     int
@@ -409,7 +410,7 @@ func (t *seen) reserve(n int) {
 // resize moves the keys into a table of size slots (a power of two).
 func (t *seen) resize(size int) {
 	old := t.slots
-	t.slots = make([]slot, size)
+	t.slots = hugepage.Make[slot](size, size)
 	mask := uint64(size - 1)
 	for _, s := range old {
 		if s.k == 0 {

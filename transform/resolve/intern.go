@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"etl/internal/hugepage"
 	"hash/maphash"
 	"math"
 )
@@ -165,7 +166,7 @@ func (t *interner) grow() { t.resize(2 * len(t.table)) }
 // table of millions, and in a short loop of independent ones the processor
 // overlaps many of them.
 func (t *interner) resize(size int) {
-	t.table = make([]uint32, size)
+	t.table = hugepage.Make[uint32](size, size)
 	var hs [256]uint64
 	n := int32(t.Len())
 	for from := int32(0); from < n; from += int32(len(hs)) {
@@ -206,7 +207,7 @@ func grow[S ~[]E, E any](s S, n int) S {
 	if cap(s)-len(s) >= n {
 		return s
 	}
-	ns := make(S, len(s), max(cap(s)+cap(s)/2, len(s)+n, 64))
+	ns := hugepage.Make[E](len(s), max(cap(s)+cap(s)/2, len(s)+n, 64))
 	copy(ns, s)
 	return ns
 }

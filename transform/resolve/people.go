@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/google/uuid"
 
+	"etl/internal/hugepage"
 	"etl/schemas"
 )
 
@@ -228,14 +229,14 @@ func (res *Result) People(mem memory.Allocator, batchRows int, emit func(arrow.R
 	np := len(res.pid)
 	order := pidOrder(res.pid)
 	// Each person's records, in CSR form.
-	off := make([]uint32, np+1)
+	off := hugepage.Make[uint32](np+1, np+1)
 	for _, p := range res.person {
 		off[p+1]++
 	}
 	for p := range np {
 		off[p+1] += off[p]
 	}
-	recs := make([]int32, len(res.person))
+	recs := hugepage.Make[int32](len(res.person), len(res.person))
 	fill := slices.Clone(off[:np])
 	for i, p := range res.person {
 		recs[fill[p]] = int32(i)
@@ -302,7 +303,7 @@ func pidOrder(pid []uuid.UUID) []int32 {
 	for b := range 1 << nbits {
 		start[b+1] += start[b]
 	}
-	order := make([]int32, np)
+	order := hugepage.Make[int32](np, np)
 	fill := slices.Clone(start[:1<<nbits])
 	for p := range np {
 		b := lead(p) >> shift

@@ -30,6 +30,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/google/uuid"
 
+	"etl/internal/hugepage"
 	"etl/schemas"
 )
 
@@ -328,8 +329,8 @@ func (r *Resolver) Expect(n int) {
 	if len(r.src) > 0 || n <= 0 {
 		return
 	}
-	r.src, r.check, r.upd = make([]uint16, 0, n), make([]uint16, 0, n), make([]int64, 0, n)
-	r.fields, r.idOff, r.idList = make([]uint8, 0, n), append(make([]uint32, 0, n+1), 0), make([]int32, 0, 3*n)
+	r.src, r.check, r.upd = hugepage.Make[uint16](0, n), hugepage.Make[uint16](0, n), hugepage.Make[int64](0, n)
+	r.fields, r.idOff, r.idList = hugepage.Make[uint8](0, n), append(hugepage.Make[uint32](0, n+1), 0), hugepage.Make[int32](0, 3*n)
 	// About one distinct identifier per record (an email and an external
 	// id per person, and two records per person).
 	r.ids.expect(n)
@@ -395,11 +396,11 @@ func (r *Resolver) Resolve() *Result {
 	r.ids.Freeze()
 	r.trim()
 
-	parent := make([]int32, n)
+	parent := hugepage.Make[int32](n, n)
 	for i := range parent {
 		parent[i] = int32(i)
 	}
-	ext := make([]int32, n) // per root: its usable external id, or -1
+	ext := hugepage.Make[int32](n, n) // per root: its usable external id, or -1
 	for i := range ext {
 		ext[i] = -1
 	}
@@ -417,7 +418,7 @@ func (r *Resolver) Resolve() *Result {
 	// Usable emails, and the holders of each in CSR form (filled in the
 	// pass of rule 3, which reads each record's ids anyway).
 	var emails []int32
-	hOff := make([]uint32, r.ids.Len()+1)
+	hOff := hugepage.Make[uint32](r.ids.Len()+1, r.ids.Len()+1)
 	for id := range r.holders {
 		if r.kind(int32(id)) == kindEmail && res.flags[id] == 0 {
 			emails = append(emails, int32(id))
@@ -427,7 +428,7 @@ func (r *Resolver) Resolve() *Result {
 	for id := range r.holders {
 		hOff[id+1] += hOff[id]
 	}
-	hList := make([]int32, hOff[len(hOff)-1])
+	hList := hugepage.Make[int32](int(hOff[len(hOff)-1]), int(hOff[len(hOff)-1]))
 	// Per email: where its next holder goes; per external id: its first
 	// holder, or none.
 	fill := slices.Clone(hOff[:len(hOff)-1])
@@ -490,7 +491,7 @@ func (r *Resolver) Resolve() *Result {
 	for i := range parent {
 		parent[i] = find(parent, int32(i))
 	}
-	num := make([]int32, n)
+	num := hugepage.Make[int32](n, n)
 	var persons int32
 	for i, p := range parent {
 		if p == int32(i) {
@@ -499,7 +500,7 @@ func (r *Resolver) Resolve() *Result {
 		}
 	}
 	res.initPersons(int(persons))
-	pext := make([]int32, persons)
+	pext := hugepage.Make[int32](int(persons), int(persons))
 	for i, root := range parent {
 		p := num[root]
 		parent[i] = p
@@ -522,7 +523,7 @@ func (r *Resolver) Resolve() *Result {
 // source of each record (scattered over the input).
 func (res *Result) countVendors(persons int) {
 	if len(res.sources) <= 16 {
-		res.srcMask = make([]uint16, persons)
+		res.srcMask = hugepage.Make[uint16](persons, persons)
 		for i, p := range res.person {
 			res.srcMask[p] |= 1 << res.src[i]
 		}
@@ -532,7 +533,7 @@ func (res *Result) countVendors(persons int) {
 		return
 	}
 	w := (len(res.sources) + 63) / 64
-	set := make([]uint64, persons*w)
+	set := hugepage.Make[uint64](persons*w, persons*w)
 	for i, p := range res.person {
 		s := int(res.src[i])
 		set[int(p)*w+s/64] |= 1 << (s % 64)
@@ -559,7 +560,7 @@ func (r *records) kind(id int32) byte { return r.ids.Kind(id) }
 // flagIdentifiers applies rules 1 and 2: blocked values, then values held by
 // more records than the limit. Each distinct value is counted once.
 func (res *Result) flagIdentifiers() {
-	res.flags = make([]uint8, res.ids.Len())
+	res.flags = hugepage.Make[uint8](res.ids.Len(), res.ids.Len())
 	for id := range res.flags {
 		kind := res.ids.Kind(int32(id))
 		if kind == kindTag {
@@ -594,22 +595,22 @@ func exact[S ~[]E, E any](s S) S {
 	if len(s) == cap(s) {
 		return s
 	}
-	return append(make(S, 0, len(s)), s...)
+	return append(hugepage.Make[E](0, len(s)), s...)
 }
 
 func (res *Result) initPersons(n int) {
-	res.pid = make([]uuid.UUID, n)
-	res.created = make([]int64, n)
-	res.updated = make([]int64, n)
+	res.pid = hugepage.Make[uuid.UUID](n, n)
+	res.created = hugepage.Make[int64](n, n)
+	res.updated = hugepage.Make[int64](n, n)
 	for p := range n {
 		res.created[p] = math.MaxInt64
 		res.updated[p] = noTime
 	}
-	res.slot = make([]int32, n*nFields)
+	res.slot = hugepage.Make[int32](n*nFields, n*nFields)
 	for i := range res.slot {
 		res.slot[i] = -1
 	}
-	res.tie = make([]uint8, n)
+	res.tie = hugepage.Make[uint8](n, n)
 	res.halfAt = int32(n / 2)
 	// Each half's surviving values: at least a phone or a name for most
 	// persons, so the tables are sized for them at once, not grown there.
@@ -667,7 +668,7 @@ func (res *Result) rank(a, b int32) int {
 // personIDs applies rule 4 for persons with a usable external id or email;
 // the rest are single records, keyed by source and source_id in Annotate.
 func (res *Result) personIDs(ext []int32) {
-	best := make([]int32, len(res.pid)) // smallest usable, unshared email
+	best := hugepage.Make[int32](len(res.pid), len(res.pid)) // smallest usable, unshared email
 	for i := range best {
 		best[i] = -1
 	}
