@@ -171,7 +171,8 @@ func mustWrite(path, body string) {
 
 // profile runs pipeline in-process under the CPU profiler (run.BenchmarkRun)
 // and returns pprof's view of it as a collapsed Markdown block: the etl
-// functions by cumulative time, and the top functions by their own time.
+// functions by cumulative time, the Parquet lanes' time by table, and the
+// top functions by their own time.
 func (b *bench) profile(pipeline, name string) (string, error) {
 	prof := filepath.Join(b.work, name+".cpu.pprof")
 	if _, err := b.run("go", "test", "-run", "^$", "-bench", "^BenchmarkRun$", "-benchtime", "1x",
@@ -186,6 +187,11 @@ func (b *bench) profile(pipeline, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Parquet encoding is labelled with its table (load.TableWriter.labels).
+	tags, err := b.run("go", "tool", "pprof", "-tags", "-tagfocus", "table=.", prof)
+	if err != nil {
+		return "", err
+	}
 	var out strings.Builder
 	fmt.Fprintf(&out, "<details><summary>CPU profile of the same run (%s)</summary>\n\n```\n", prof)
 	lines := strings.Split(cum.Stdout, "\n")
@@ -197,6 +203,12 @@ func (b *bench) profile(pipeline, name string) (string, error) {
 		case kept < 45 && strings.Contains(l, "etl/") && !strings.Contains(l, "BenchmarkRun") && !strings.Contains(l, "testing."):
 			out.WriteString(l + "\n")
 			kept++
+		}
+	}
+	out.WriteString("\nParquet encoding, by table:\n")
+	for _, l := range strings.Split(tags.Stdout, "\n") {
+		if strings.TrimSpace(l) != "" {
+			out.WriteString(l + "\n")
 		}
 	}
 	out.WriteString("\ntop by own time:\n")
