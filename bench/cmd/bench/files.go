@@ -161,6 +161,11 @@ func fastest(ps []proc) proc {
 	return best
 }
 
+// scaleRuns is how many times bench 5 runs: on a shared machine one run's
+// wall moves by 10% with the neighbours' load, and the 1M figure it is
+// divided by is already the fastest of bench 2's runs.
+const scaleRuns = 2
+
 // scale10M is bench 5: 10M records through the file path, against bench 2's 1M.
 func (b *bench) scale10M() error {
 	total := b.n(10_000_000)
@@ -173,12 +178,22 @@ func (b *bench) scale10M() error {
 	os.MkdirAll(dir, 0o755)
 	pipe := filepath.Join(dir, "pipeline.yaml")
 	filesPipeline(pipe, data, filepath.Join(dir, "out"))
-	p, s, err := b.etl(b.etlBin, pipe)
 	sec := b.add(section{title: "5. Scale: 10M records through the file path",
 		intro: fmt.Sprintf("%s vendor-shaped JSONL records (generated in %s by this or an earlier run), `etl run` with four file sources, "+
-			"against bench 2's etl run of %s records.", count(total), secs(gen), count(b.filesRecords1M))})
-	if err != nil {
-		return err
+			"%d times; the fastest counts, as bench 2's fastest run of %s records does, and the peak RSS is the highest of the runs.",
+			count(total), secs(gen), scaleRuns, count(b.filesRecords1M))})
+	var runs []proc
+	var s summary
+	for range scaleRuns {
+		r, sum, err := b.etl(b.etlBin, pipe)
+		if err != nil {
+			return err
+		}
+		runs, s = append(runs, r), sum
+	}
+	p := fastest(runs)
+	for _, r := range runs {
+		p.MaxRSS = max(p.MaxRSS, r.MaxRSS)
 	}
 	if got := s.extracted(); got != int64(total) {
 		return fmt.Errorf("etl extracted %d records, want %d", got, total)
@@ -205,6 +220,11 @@ func (b *bench) scale10M() error {
 	} else {
 		sec.notes = append(sec.notes, "Bench 2 did not run, so there is no 1M figure to scale from (run with `-only 2,5`).")
 	}
+	var every []string
+	for _, r := range runs {
+		every = append(every, fmt.Sprintf("%s (CPU %s, peak RSS %s)", secs(r.Wall), secs(r.CPU()), mib(r.MaxRSS)))
+	}
+	sec.notes = append(sec.notes, "Every run: "+strings.Join(every, "; ")+".")
 	sec.notes = append(sec.notes, "Per source: "+perSource(s)+fmt.Sprintf(". Persons resolved: %s.", count(int(s.Resolve.Persons))))
 	// Where the time goes at 10M, to compare with bench 2's profile at 1M.
 	top, err := b.profile(pipe, "scale")
