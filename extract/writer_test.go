@@ -2,6 +2,8 @@ package extract
 
 import (
 	"fmt"
+	"hash/maphash"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -39,6 +41,41 @@ func TestWriterDuplicates(t *testing.T) {
 	}
 	if len(rejects) != 1 || rejects[0].SourceID != "1" || rejects[0].Stage != schemas.StageExtract {
 		t.Fatalf("rejects %+v", rejects)
+	}
+}
+
+// TestContentHashSeesEveryColumn: a duplicate that differs from the row
+// kept in any one column, or only in where one value ends and the next
+// begins, is told apart from an exact repeat.
+func TestContentHashSeesEveryColumn(t *testing.T) {
+	base := Row{SourceID: "1", Email: "a@x.io", ExternalID: "e", FirstName: "Ann", LastName: "Lee", Name: "Ann Lee",
+		Phone: "+15550100", CompanyID: "c", CompanyName: "Co", Emails: []string{"a@x.io", "b@x.io"}, Tags: []string{"t"},
+		CreatedAt: time.Unix(1, 0), UpdatedAt: time.Unix(2, 0)}
+	attrs := []byte(`{"k":1}`)
+	variants := map[string]func(r *Row, a *[]byte){
+		"email": func(r *Row, _ *[]byte) { r.Email = "c@x.io" }, "external_id": func(r *Row, _ *[]byte) { r.ExternalID = "f" },
+		"first_name": func(r *Row, _ *[]byte) { r.FirstName = "Bo" }, "last_name": func(r *Row, _ *[]byte) { r.LastName = "Li" },
+		"name": func(r *Row, _ *[]byte) { r.Name = "Bo" }, "phone": func(r *Row, _ *[]byte) { r.Phone = "+15550101" },
+		"company_id": func(r *Row, _ *[]byte) { r.CompanyID = "d" }, "company_name": func(r *Row, _ *[]byte) { r.CompanyName = "Do" },
+		"attributes": func(_ *Row, a *[]byte) { *a = []byte(`{"k":2}`) },
+		"emails":     func(r *Row, _ *[]byte) { r.Emails = []string{"a@x.io"} },
+		"tags":       func(r *Row, _ *[]byte) { r.Tags = nil }, "tags moved to emails": func(r *Row, _ *[]byte) { r.Emails, r.Tags = append(r.Emails, "t"), nil },
+		"created_at": func(r *Row, _ *[]byte) { r.CreatedAt = time.Unix(3, 0) }, "updated_at": func(r *Row, _ *[]byte) { r.UpdatedAt = time.Time{} },
+		"first and last run together": func(r *Row, _ *[]byte) { r.FirstName, r.LastName = "AnnL", "ee" },
+		"list items run together":     func(r *Row, _ *[]byte) { r.Emails = []string{"a@x.iob@x.io"} },
+	}
+	var seed = maphash.MakeSeed()
+	want, _ := contentHash(seed, nil, &base, attrs)
+	if again, _ := contentHash(seed, make([]byte, 3, 9), &base, attrs); again != want {
+		t.Fatal("the same row hashed twice differs")
+	}
+	for name, change := range variants {
+		r, a := base, attrs
+		r.Emails, r.Tags = slices.Clone(base.Emails), slices.Clone(base.Tags)
+		change(&r, &a)
+		if got, _ := contentHash(seed, nil, &r, a); got == want {
+			t.Errorf("%s: changed, but hashed as the row kept", name)
+		}
 	}
 }
 
