@@ -72,7 +72,12 @@ type Writer struct {
 	// OnPage, when set, is called after each page with the running counts
 	// and the source's total (-1 when the vendor does not say).
 	OnPage func(pages, records, total int64)
-	total  int64
+	// OnExpect, when set, hears how many more records Expect was told of
+	// than it had been before (so that what they go to can be sized too).
+	OnExpect func(more int64)
+	total    int64
+	// expectEnd is the record count Expect was last told to expect.
+	expectEnd int64
 	// Counters updated by the HTTP layer from other goroutines.
 	requests, retries, throttled atomic.Int64
 }
@@ -197,7 +202,22 @@ func (w *Writer) SetTotal(n int64) {
 // the length of its first lines, a vendor's total), so that the set of ids
 // seen is sized once for them rather than doubled, and every id hashed
 // again, as it fills. Past maxExpect, the set grows as records come.
-func (w *Writer) Expect(n int64) { w.seen.reserve(int(min(n, maxExpect))) }
+func (w *Writer) Expect(n int64) {
+	n = min(n, maxExpect)
+	if n <= 0 {
+		return
+	}
+	w.seen.reserve(int(n))
+	// OnExpect hears of records beyond those it heard of before (a source
+	// may say the same again page after page, or file after file).
+	from := max(w.expectEnd, w.Stats.Extracted)
+	if end := w.Stats.Extracted + n; end > from {
+		if w.OnExpect != nil {
+			w.OnExpect(end - from)
+		}
+		w.expectEnd = end
+	}
+}
 
 // maxExpect bounds what Expect sizes the set for (a 128 MiB table), so
 // that an estimate or a vendor's total far above what comes costs

@@ -113,3 +113,35 @@ func BenchmarkWriterAppend(b *testing.B) {
 		}
 	}
 }
+
+// OnExpect hears only of records beyond those it heard of before, counted
+// from the records already extracted when the estimate fell short.
+func TestExpectTellsOnlyMore(t *testing.T) {
+	w := NewWriter("x", memory.NewGoAllocator(), 0, func(r arrow.Record) error { r.Release(); return nil }, nil)
+	var heard []int64
+	w.OnExpect = func(more int64) { heard = append(heard, more) }
+	add := func(n int) {
+		for range n {
+			r := Row{SourceID: strconv.Itoa(int(w.Stats.Extracted))}
+			if err := w.Append(&r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	w.Expect(100) // 100
+	w.Expect(100) // the same again: nothing more
+	add(10)
+	w.Expect(95) // up to 105: 5 more
+	add(15)
+	w.Expect(10) // 25 extracted, past the 105? no: up to 35, nothing more
+	add(100)
+	w.Expect(10) // 125 extracted, past 105: up to 135, 10 more
+	w.Expect(0)
+	w.Expect(-5)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{100, 5, 10}; !slices.Equal(heard, want) {
+		t.Fatalf("heard %v, want %v", heard, want)
+	}
+}

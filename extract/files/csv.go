@@ -68,7 +68,7 @@ func (e *Extractor) readCSV(ctx context.Context, in input, w *extract.Writer, de
 			return fmt.Errorf("reading %s: %w", in.name, err)
 		}
 		if n == csvSample {
-			w.Expect(expectRecords(rc, n, cr.InputOffset()) - n)
+			w.Expect(expectRecords(in.rest, n, cr.InputOffset()) - n)
 		}
 		line, _ := cr.FieldPos(0)
 		obj.Reset()

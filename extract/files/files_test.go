@@ -337,3 +337,44 @@ func TestNoFileMatches(t *testing.T) {
 		t.Fatal("New accepted shape hubspot")
 	}
 }
+
+// A source of several files is expected whole when its first file starts
+// (its files' sizes over what the first records took), so that what its
+// records go to is sized once, not file after file.
+func TestExpectsEveryFileAtTheFirst(t *testing.T) {
+	dir := t.TempDir()
+	const files, per = 3, 2000
+	for f := range files {
+		var jl strings.Builder
+		for i := range per {
+			fmt.Fprintf(&jl, `{"_id":"p%d-%04d","email":"a%d@x.io"}`+"\n", f, i, i)
+		}
+		write(t, filepath.Join(dir, fmt.Sprintf("part-%d.jsonl", f)), jl.String())
+	}
+	x, err := New(config.File{Name: "crm_export", Path: filepath.Join(dir, "*.jsonl"), Format: "jsonl", Shape: "planhat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var heard []int64
+	var atFirst int64 = -1
+	w := extract.NewWriter("crm_export", memory.DefaultAllocator, 0, func(r arrow.Record) error { r.Release(); return nil }, nil)
+	w.OnExpect = func(more int64) {
+		if atFirst < 0 {
+			atFirst = w.Stats.Extracted
+		}
+		heard = append(heard, more)
+	}
+	if err := x.Extract(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, n := range heard {
+		sum += n
+	}
+	if atFirst != 0 || heard[0] < files*per*9/10 || sum < files*per*9/10 || sum > files*per*11/10 {
+		t.Fatalf("heard %v (first after %d records), want about %d at once, before the first", heard, atFirst, files*per)
+	}
+}

@@ -18,6 +18,8 @@ type input struct {
 	name string    // the local path or s3:// URI, as messages show it
 	s3   *store.S3 // nil for a local file
 	key  string
+	size int64 // a local file's bytes (0: unknown, as an S3 object's)
+	rest int64 // the bytes of this input and those after it, when all are known (else 0)
 }
 
 // inputs expands the source's path into the files it matches, sorted.
@@ -37,6 +39,15 @@ func inputs(ctx context.Context, pattern string) ([]input, error) {
 	if len(ins) == 0 {
 		return nil, fmt.Errorf("no file matches %s", pattern)
 	}
+	for i := len(ins) - 1; i >= 0; i-- {
+		if ins[i].size <= 0 || i+1 < len(ins) && ins[i+1].rest == 0 {
+			break
+		}
+		ins[i].rest = ins[i].size
+		if i+1 < len(ins) {
+			ins[i].rest += ins[i+1].rest
+		}
+	}
 	return ins, nil
 }
 
@@ -48,10 +59,14 @@ func localInputs(pattern string) ([]input, error) {
 	sort.Strings(names)
 	var ins []input
 	for _, n := range names {
-		if fi, err := os.Stat(n); err == nil && fi.IsDir() {
-			continue
+		var size int64
+		if fi, err := os.Stat(n); err == nil {
+			if fi.IsDir() {
+				continue
+			}
+			size = fi.Size()
 		}
-		ins = append(ins, input{name: n})
+		ins = append(ins, input{name: n, size: size})
 	}
 	return ins, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"unsafe"
 
@@ -39,7 +38,7 @@ func (e *Extractor) readJSONL(ctx context.Context, in input, w *extract.Writer, 
 		at := place{file: in.name, n: n}
 		if n == 1 {
 			line = strings.TrimPrefix(line, string(bom))
-			w.Expect(expectRecords(rc, int64(strings.Count(lr.s, "\n"))+1, int64(len(lr.s))))
+			w.Expect(expectRecords(in.rest, int64(strings.Count(lr.s, "\n"))+1, int64(len(lr.s))))
 		}
 		line = strings.TrimSpace(line)
 		switch {
@@ -62,18 +61,15 @@ func (e *Extractor) readJSONL(ctx context.Context, in input, w *extract.Writer, 
 	}
 }
 
-// expectRecords estimates the records of a local file from the bytes the
-// first of them took (0 when its size is unknown, as an S3 object's).
-func expectRecords(f io.Reader, records, bytes int64) int64 {
-	st, ok := f.(interface{ Stat() (os.FileInfo, error) })
-	if !ok || bytes <= 0 {
+// expectRecords estimates the records of a source's files from this one on
+// (rest bytes: 0 when a size is unknown, as an S3 object's) from the bytes
+// the first records of this one took: the writer is then sized once for
+// the whole source, not again file after file.
+func expectRecords(rest, records, bytes int64) int64 {
+	if rest <= 0 || bytes <= 0 {
 		return 0
 	}
-	fi, err := st.Stat()
-	if err != nil {
-		return 0
-	}
-	return fi.Size() * records / bytes
+	return rest * records / bytes
 }
 
 // emitLine is emit for a line that may not be valid JSON, parsed once:

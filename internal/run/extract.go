@@ -116,6 +116,9 @@ func extractOne(ctx context.Context, s source, st *staging, opt Options, runID s
 	if opt.Progress != nil {
 		w.OnPage = func(pages, records, total int64) { opt.Progress.Page(s.name, pages, records, total) }
 	}
+	if h != nil {
+		w.OnExpect = h.expect
+	}
 	err = s.extractor.Extract(ctx, w)
 	if cerr := w.Close(); err == nil {
 		err = cerr

@@ -4,6 +4,7 @@ import (
 	"math"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -25,6 +26,9 @@ type hand struct {
 	adds   chan added
 	done   chan struct{}
 	budget int64
+	// expected is how many more records the sources said are coming, not
+	// yet passed to the resolver's Expect (on the hand's goroutine).
+	expected atomic.Int64
 
 	mu      sync.Mutex
 	used    int64
@@ -78,11 +82,20 @@ func newHand(r *resolve.Resolver, budget int64) *hand {
 	go func() {
 		defer close(h.done)
 		for a := range adds {
+			if n := h.expected.Swap(0); n > 0 {
+				r.Expect(int(n))
+			}
 			h.keep(a.source, a.rec, r.Add(a.rec))
 		}
 	}()
 	return h
 }
+
+// expect says that about n more records are coming from a source (see
+// extract.Writer.Expect): the resolver is sized for them before it adds
+// the next batch, once for all the sources' files rather than grown (and
+// copied, and rehashed) as they come.
+func (h *hand) expect(n int64) { h.expected.Add(n) }
 
 // add hands a source's next batch over (the hand retains it).
 func (h *hand) add(source string, rec arrow.Record) {

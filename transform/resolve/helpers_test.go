@@ -97,7 +97,8 @@ func resolveAll(t testing.TB, cfg Config, rs []rec, size int) outcome {
 	return resolveExpecting(t, cfg, rs, size, 0)
 }
 
-// resolveExpecting is resolveAll with Expect(expect) called first (when > 0).
+// resolveExpecting is resolveAll with Expect(expect) called first, and
+// Expect(expect/2) halfway through the batches (when expect > 0).
 func resolveExpecting(t testing.TB, cfg Config, rs []rec, size, expect int) outcome {
 	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -117,6 +118,9 @@ func resolveExpecting(t testing.TB, cfg Config, rs []rec, size, expect int) outc
 	}
 	firsts := make([]int, len(batches))
 	for i, b := range batches {
+		if expect > 0 && i == len(batches)/2 {
+			r.Expect(expect / 2) // told again midway, as when a source's estimate comes late
+		}
 		firsts[i] = r.Add(b)
 	}
 	res := r.Resolve()

@@ -321,19 +321,37 @@ func (r *records) touch() {
 	touched.Store(sink)
 }
 
-// Expect sizes the resolver for about n records, when the caller has an
-// estimate (a previous run's count): its arrays and identifier table then
-// do not grow (and copy, and rehash) on their way there. Call it before
-// the first Add; an estimate that is off costs nothing but the difference.
+// Expect says about n more records are coming, when the caller has an
+// estimate (a previous run's count, the sources' file sizes): the arrays
+// and identifier table are grown once to hold them, rather than grown (and
+// copied, and rehashed) again and again on their way there. An estimate
+// that is off costs nothing but the difference: past it, they grow as
+// records come.
 func (r *Resolver) Expect(n int) {
-	if len(r.src) > 0 || n <= 0 {
+	if n <= 0 {
 		return
 	}
-	r.src, r.check, r.upd = hugepage.Make[uint16](0, n), hugepage.Make[uint16](0, n), hugepage.Make[int64](0, n)
-	r.fields, r.idOff, r.idList = hugepage.Make[uint8](0, n), append(hugepage.Make[uint32](0, n+1), 0), hugepage.Make[int32](0, 3*n)
+	// Identifiers a record lists: as many as the records so far had, else
+	// two and a half (an email, an external id, some other emails).
+	ids := n + n + n/2
+	if len(r.src) > 0 {
+		ids = int(int64(len(r.idList)) * int64(n) / int64(len(r.src)))
+		ids += ids / 8
+	}
+	r.src, r.check, r.upd = room(r.src, n), room(r.check, n), room(r.upd, n)
+	r.fields, r.idOff, r.idList = room(r.fields, n), room(r.idOff, n), room(r.idList, ids)
 	// About one distinct identifier per record (an email and an external
 	// id per person, and two records per person).
-	r.ids.expect(n)
+	r.ids.expect(r.ids.Len() + n)
+}
+
+// room is s with room for n more elements, in an array of just that size
+// when it must grow.
+func room[S ~[]E, E any](s S, n int) S {
+	if cap(s)-len(s) >= n {
+		return s
+	}
+	return append(hugepage.Make[E](0, len(s)+n), s...)
 }
 
 // rowHasher hashes a row's source and source_id (check) over rows that
