@@ -18,8 +18,7 @@ type input struct {
 	name string    // the local path or s3:// URI, as messages show it
 	s3   *store.S3 // nil for a local file
 	key  string
-	size int64 // a local file's bytes (0: unknown, as an S3 object's)
-	rest int64 // the bytes of this input and those after it, when all are known (else 0)
+	rest int64 // a local file's bytes and those of the files after it (0 for S3: unknown)
 }
 
 // inputs expands the source's path into the files it matches, sorted.
@@ -39,15 +38,6 @@ func inputs(ctx context.Context, pattern string) ([]input, error) {
 	if len(ins) == 0 {
 		return nil, fmt.Errorf("no file matches %s", pattern)
 	}
-	for i := len(ins) - 1; i >= 0; i-- {
-		if ins[i].size <= 0 || i+1 < len(ins) && ins[i+1].rest == 0 {
-			break
-		}
-		ins[i].rest = ins[i].size
-		if i+1 < len(ins) {
-			ins[i].rest += ins[i+1].rest
-		}
-	}
 	return ins, nil
 }
 
@@ -66,7 +56,10 @@ func localInputs(pattern string) ([]input, error) {
 			}
 			size = fi.Size()
 		}
-		ins = append(ins, input{name: n, size: size})
+		ins = append(ins, input{name: n, rest: size})
+	}
+	for i := len(ins) - 2; i >= 0; i-- { // each file's bytes, then those after it
+		ins[i].rest += ins[i+1].rest
 	}
 	return ins, nil
 }
