@@ -20,6 +20,7 @@ tools:
 ## test: every test, including end-to-end runs of the binary read back by DuckDB
 test: tools vet
 	$(GO) test -count=1 -timeout 30m ./...
+	CGO_ENABLED=0 $(GO) test -count=1 -run 'TestZstdCodec' ./load
 
 ## bench: the performance benchmarks (not part of test); writes bench/results.md.
 ## BENCHFLAGS="-scale 0.1" for a quick look, "-only 2,5" for some of them.
