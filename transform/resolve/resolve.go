@@ -391,12 +391,11 @@ type Result struct {
 	// is an id in ids for the email field, in values for the others. -1: none.
 	slot []int32
 	tie  []uint8 // bit f: records rank equal; the value is in ties
-	// Per half of the persons (below halfAt, and the rest), which Survive
-	// gathers on two goroutines: the ties, and the surviving field values,
-	// interned (names and companies repeat).
+	// Per half of the persons (see half), which Survive gathers on two
+	// goroutines: the ties, and the surviving field values, interned
+	// (names and companies repeat).
 	ties   [2]map[int]tied
 	values [2]*interner
-	halfAt int32
 }
 
 // tied is the leading contender of a tie on updated_at and priority.
@@ -629,7 +628,6 @@ func (res *Result) initPersons(n int) {
 		res.slot[i] = -1
 	}
 	res.tie = hugepage.Make[uint8](n, n)
-	res.halfAt = int32(n / 2)
 	// Each half's surviving values: at least a phone or a name for most
 	// persons, so the tables are sized for them at once, not grown there.
 	for _, v := range res.values {
