@@ -45,6 +45,21 @@ var unfilteredColumns = []string{"email", "emails.list.element", "external_id", 
 	"company_id", "company_name", "tags.list.element", "sources.list.element", "attributes", "raw", "reason",
 	"old_value", "new_value"}
 
+// deltaColumns are unique text columns written with a delta encoding rather
+// than plain (make bench, 1M records): ids and phones that share prefixes
+// with the row before as DELTA_BYTE_ARRAY (source_id's pages half the size,
+// external_id's and phone's a fifth or less, each a third faster), and
+// person_id, random hex, as DELTA_LENGTH_BYTE_ARRAY: plain pages put a
+// 4-byte length before each value, which zstd kept finding as short
+// matches; without them it takes the hex as literals, 40% faster and 9%
+// smaller. Emails and JSON stay plain, where neither pays.
+var deltaColumns = map[string]parquet.Encoding{
+	"source_id":   parquet.Encodings.DeltaByteArray,
+	"external_id": parquet.Encodings.DeltaByteArray,
+	"phone":       parquet.Encodings.DeltaByteArray,
+	"person_id":   parquet.Encodings.DeltaLengthByteArray,
+}
+
 // TableWriter writes one table's record batches as zstd Parquet part files.
 // It is used by one goroutine, which also encodes unless there are lanes.
 type TableWriter struct {
@@ -306,6 +321,9 @@ func (l *lane) open(key string) error {
 	}
 	for _, c := range unfilteredColumns {
 		opts = append(opts, parquet.WithStatsFor(c, false))
+	}
+	for c, enc := range deltaColumns {
+		opts = append(opts, parquet.WithEncodingFor(c, enc))
 	}
 	props := parquet.NewWriterProperties(opts...)
 	l.fw, err = pqarrow.NewFileWriter(t.schema, l.cw, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
