@@ -71,11 +71,30 @@ func (l Local) Create(_ context.Context, key string) (Object, error) {
 }
 
 type localObject struct {
-	f     *os.File
-	final string
+	f       *os.File
+	final   string
+	written int64 // bytes written
+	flushed int64 // bytes handed to the disk already (see Write)
 }
 
-func (o *localObject) Write(p []byte) (int, error) { return o.f.Write(p) }
+// writeBehind is how many bytes an object writes before asking the kernel
+// to start writing them to disk.
+const writeBehind = 8 << 20
+
+// Write hands every 8 MiB written to the disk at once, without waiting
+// (startWriteback): Close must sync the file, and a 100 MB staging file
+// left dirty until then made that sync wait for all of it, 35 to 70 ms at
+// the end of each source (at the end of the last one, with nothing else
+// left to run).
+func (o *localObject) Write(p []byte) (int, error) {
+	n, err := o.f.Write(p)
+	o.written += int64(n)
+	if o.written-o.flushed >= writeBehind {
+		startWriteback(o.f, o.flushed, o.written-o.flushed)
+		o.flushed = o.written
+	}
+	return n, err
+}
 
 func (o *localObject) Close() error {
 	err := o.f.Sync()
