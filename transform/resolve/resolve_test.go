@@ -1,11 +1,13 @@
 package resolve
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -394,4 +396,107 @@ func TestBlockedExternalID(t *testing.T) {
 			t.Errorf("BlockedExternalID(%q) = %v, want %v", id, got, want)
 		}
 	}
+}
+
+// Rules 1 to 3 as the contract words them, naively (maps, every email
+// sorted, persons' external ids as sets), against the resolver on random
+// records with shared mailboxes, blocked and over-limit values: the same
+// persons and the same count of conflicts. The resolver takes emails in
+// ascending order only where the order can matter (emailsInOrder).
+func TestClusteringOracle(t *testing.T) {
+	for seed := range uint64(60) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		recs := randomRecs(rng, 30+rng.IntN(300))
+		cfg := Config{MaxRecordsPerIdentifier: 5, Blocked: []string{"E1@x.io", "u2"}}
+		got := resolveAll(t, cfg, recs, 1+rng.IntN(40))
+		want, conflicts := naiveClusters(cfg, recs)
+		if c := got.clusters(); c != want {
+			t.Fatalf("seed %d: clusters\n got %s\nwant %s", seed, c, want)
+		}
+		if got.stats.ConflictsSkipped != conflicts {
+			t.Fatalf("seed %d: %d conflicts, want %d", seed, got.stats.ConflictsSkipped, conflicts)
+		}
+	}
+}
+
+func naiveClusters(cfg Config, recs []rec) (string, int64) {
+	limit := cmp.Or(cfg.MaxRecordsPerIdentifier, 20)
+	blocked := map[string]bool{}
+	for _, b := range cfg.Blocked {
+		blocked[strings.ToLower(b)] = true
+	}
+	extHolders, emailHolders := map[string][]int{}, map[string][]int{}
+	for i, r := range recs {
+		if x := strings.TrimSpace(r.ext); x != "" && !BlockedExternalID(x) && !blocked[strings.ToLower(x)] {
+			extHolders[x] = append(extHolders[x], i)
+		}
+		seen := map[string]bool{}
+		for _, e := range append([]string{r.email}, r.emails...) {
+			if e == "" || blocked[e] || seen[e] {
+				continue
+			}
+			seen[e] = true
+			emailHolders[e] = append(emailHolders[e], i)
+		}
+	}
+	parent := make([]int, len(recs))
+	exts := make([]map[string]bool, len(recs)) // per root: its records' usable external ids
+	for i := range parent {
+		parent[i], exts[i] = i, map[string]bool{}
+	}
+	var find func(int) int
+	find = func(i int) int {
+		if parent[i] != i {
+			parent[i] = find(parent[i])
+		}
+		return parent[i]
+	}
+	union := func(a, b int) {
+		if a, b = find(a), find(b); a != b {
+			parent[b] = a
+			for x := range exts[b] {
+				exts[a][x] = true
+			}
+		}
+	}
+	for x, hs := range extHolders {
+		if len(hs) > limit {
+			continue
+		}
+		for _, h := range hs {
+			exts[find(h)][x] = true
+			union(hs[0], h)
+		}
+	}
+	var conflicts int64
+	for _, e := range slices.Sorted(maps.Keys(emailHolders)) {
+		hs := emailHolders[e]
+		if len(hs) > limit {
+			continue
+		}
+		among := map[string]bool{}
+		for _, h := range hs {
+			for x := range exts[find(h)] {
+				among[x] = true
+			}
+		}
+		if len(among) >= 2 {
+			conflicts++
+			continue
+		}
+		for _, h := range hs {
+			union(hs[0], h)
+		}
+	}
+	by := map[int][]string{}
+	for i, r := range recs {
+		by[find(i)] = append(by[find(i)], r.key())
+	}
+	var groups []string
+	for _, ks := range by {
+		slices.Sort(ks)
+		groups = append(groups, strings.Join(ks, " "))
+	}
+	slices.Sort(groups)
+	return strings.Join(groups, " | "), conflicts
 }
