@@ -50,10 +50,11 @@ type added struct {
 // DefaultMemoryLimit is the soft heap limit etl sets when GOMEMLIMIT is not
 // set: Go's default collector lets the heap grow to twice the live data,
 // which at 10 million records would pass 2 GB; a soft limit makes it
-// collect sooner. At 1.25 GiB a run of 10 million records peaked at
-// 1.24-1.41 GiB resident (1.5 GiB let it reach 1.52 GiB) for ~6% more CPU
-// (make bench, bench 5).
-const DefaultMemoryLimit = 1280 << 20
+// collect sooner. Resident memory is more than the limit, as the mapped
+// staging files and libzstd's contexts are outside it: at 1,280 MiB a run
+// of 10 million records peaked at 1.35-1.40 GiB resident, at 1,200 MiB at
+// 1.27-1.28 GiB in the same time (1.5 GiB let it reach 1.52 GiB).
+const DefaultMemoryLimit = 1200 << 20
 
 // handBudget is the memory kept batches may take. With a local output:
 // none. Kept batches cost about twice their size in resident memory (the
@@ -62,7 +63,7 @@ const DefaultMemoryLimit = 1280 << 20
 // staging is read back through its mapping (internal/ipcmap), with no
 // copy, at ~10 GB/s: twice over, 80 MiB costs ~15 ms. With S3, where
 // reading back is a download (twice), a sixteenth of the soft memory
-// limit (80 MiB at 1.25 GiB; about 260,000 records), as a small run then
+// limit (75 MiB at 1,200 MiB; about 240,000 records), as a small run then
 // reads nothing back. A variable, so that a test can set one.
 var handBudget = func(local bool) int64 {
 	if local {
