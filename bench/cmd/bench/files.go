@@ -161,11 +161,6 @@ func fastest(ps []proc) proc {
 	return best
 }
 
-// scaleRuns is how many times bench 5 runs: on a shared machine one run's
-// wall moves by 10% with the neighbours' load, and the 1M figure it is
-// divided by is already the fastest of bench 2's runs.
-const scaleRuns = 2
-
 // scale10M is bench 5: 10M records through the file path, against bench 2's 1M.
 func (b *bench) scale10M() error {
 	total := b.n(10_000_000)
@@ -181,10 +176,13 @@ func (b *bench) scale10M() error {
 	sec := b.add(section{title: "5. Scale: 10M records through the file path",
 		intro: fmt.Sprintf("%s vendor-shaped JSONL records (generated in %s by this or an earlier run), `etl run` with four file sources, "+
 			"%d times; the fastest counts, as bench 2's fastest run of %s records does, and the peak RSS is the highest of the runs.",
-			count(total), secs(gen), scaleRuns, count(b.filesRecords1M))})
+			count(total), secs(gen), b.repeat, count(b.filesRecords1M))})
+	// As many runs as bench 2 makes of 1M (-repeat): on a shared machine
+	// one run's wall moves by 5-10% with the neighbours' load, and the
+	// fastest of fewer runs would be slower for that alone.
 	var runs []proc
 	var s summary
-	for range scaleRuns {
+	for range b.repeat {
 		r, sum, err := b.etl(b.etlBin, pipe)
 		if err != nil {
 			return err

@@ -59,7 +59,7 @@ func main() {
 	}
 	scale := flag.Float64("scale", 1, "fraction of the issue's record counts (1M, 10M) to run; 1 for the real figures")
 	only := flag.String("only", "1,2,3,4,5,6", "benchmarks to run")
-	repeat := flag.Int("repeat", 3, "runs of each timed etl/DuckDB command in bench 2; the fastest counts")
+	repeat := flag.Int("repeat", 3, "runs of each timed etl/DuckDB command in bench 2, and of etl in bench 5; the fastest counts")
 	work := flag.String("work", ".cache/bench", "data and output directory")
 	out := flag.String("out", "bench/results.md", "results file")
 	etlBin := flag.String("etl", "bin/etl", "the etl binary")
