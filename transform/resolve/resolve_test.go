@@ -500,3 +500,20 @@ func naiveClusters(cfg Config, recs []rec) (string, int64) {
 	slices.Sort(groups)
 	return strings.Join(groups, " | "), conflicts
 }
+
+// personID is uuid.NewSHA1 of the prefix and value, whatever their length
+// (past the stack buffer too).
+func TestPersonIDIsUUIDv5(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 17, 200, 239, 240, 241, 300, 5000} {
+		v := make([]byte, n)
+		for i := range v {
+			v[i] = byte(rng.IntN(256))
+		}
+		for _, prefix := range []string{"record:", "email:", "external_id:"} {
+			if got, want := personID(prefix, v), uuid.NewSHA1(Namespace, append([]byte(prefix), v...)); got != want {
+				t.Fatalf("%s and %d bytes: %s, want %s", prefix, n, got, want)
+			}
+		}
+	}
+}
