@@ -303,6 +303,11 @@ func (l *lane) open(key string) error {
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", t.store.URI(key), err)
 	}
+	// Nobody reads a part back during the run: its pages need not stay
+	// cached (store.Local's DropBehind).
+	if d, ok := obj.(interface{ DropBehind() }); ok {
+		d.DropBehind()
+	}
 	l.key, l.obj, l.cw, l.rows = key, obj, &countWriter{w: obj}, 0
 	opts := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Zstd),

@@ -75,7 +75,18 @@ type localObject struct {
 	final   string
 	written int64 // bytes written
 	flushed int64 // bytes handed to the disk already (see Write)
+	drop    bool  // see DropBehind
+	dropped int64 // bytes dropped from the page cache
 }
+
+// DropBehind makes the object let the kernel drop the pages it wrote from
+// the page cache once they are on disk, 8 MiB behind the writing: for
+// files nobody reads back soon (the tables' parts; not the staging, which
+// the run reads back). The next writes then take pages just freed rather
+// than new ones, which on this project's virtual machines cost up to ten
+// times more to fill (make bench: 10M records, 1.8 s less wall, 2.8 s
+// less system CPU).
+func (o *localObject) DropBehind() { o.drop = true }
 
 // writeBehind is how many bytes an object writes before asking the kernel
 // to start writing them to disk.
@@ -85,11 +96,16 @@ const writeBehind = 8 << 20
 // (startWriteback): Close must sync the file, and a 100 MB staging file
 // left dirty until then made that sync wait for all of it, 35 to 70 ms at
 // the end of each source (at the end of the last one, with nothing else
-// left to run).
+// left to run). With DropBehind, the 8 MiB handed over before are then
+// waited for (mostly written by then) and dropped.
 func (o *localObject) Write(p []byte) (int, error) {
 	n, err := o.f.Write(p)
 	o.written += int64(n)
 	if o.written-o.flushed >= writeBehind {
+		if o.drop && o.flushed > o.dropped {
+			dropWritten(o.f, o.dropped, o.flushed-o.dropped)
+			o.dropped = o.flushed
+		}
 		startWriteback(o.f, o.flushed, o.written-o.flushed)
 		o.flushed = o.written
 	}

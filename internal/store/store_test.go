@@ -3,19 +3,30 @@ package store
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"testing"
 )
 
 // An object written in pieces past the write-behind size (each 8 MiB is
-// handed to the disk as it is written) reads back whole once closed, and
-// is not visible before.
+// handed to the disk as it is written, and with DropBehind dropped from the
+// page cache 8 MiB later) reads back whole once closed, and is not visible
+// before.
 func TestLocalLargeObject(t *testing.T) {
+	for _, drop := range []bool{false, true} {
+		t.Run(fmt.Sprint("drop behind ", drop), func(t *testing.T) { largeObject(t, drop) })
+	}
+}
+
+func largeObject(t *testing.T, drop bool) {
 	ctx := context.Background()
 	l := Local{Root: t.TempDir()}
 	obj, err := l.Create(ctx, "t/part.bin")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if drop {
+		obj.(interface{ DropBehind() }).DropBehind()
 	}
 	want := make([]byte, 3*writeBehind+12345)
 	for i := range want {

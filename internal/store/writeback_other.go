@@ -4,6 +4,8 @@ package store
 
 import "os"
 
-// startWriteback is a no-op where sync_file_range does not exist: Close's
-// sync writes everything.
+// startWriteback and dropWritten are no-ops where sync_file_range does not
+// exist: Close's sync writes everything.
 func startWriteback(*os.File, int64, int64) {}
+
+func dropWritten(*os.File, int64, int64) {}
