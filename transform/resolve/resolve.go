@@ -410,7 +410,7 @@ func (r *Resolver) Resolve() *Result {
 	n := len(r.src)
 	res := &Result{records: r.records, cfg: r.cfg, blocked: r.blocked, stats: Stats{Records: int64(n), PersonsByVendors: map[int]int64{}},
 		prio: priorities(r.sources, r.cfg.SourcePriority), values: [2]*interner{newInterner(), newInterner()}, ties: [2]map[int]tied{{}, {}}}
-	// The per-record arrays are trimmed (see trim) beside the clustering,
+	// The per-record arrays are trimmed (trimRecords) beside the clustering,
 	// which reads none of them until its last step: at 10 million records
 	// copying them took half a second of one core.
 	var trimmed sync.WaitGroup
@@ -485,11 +485,7 @@ func (r *Resolver) Resolve() *Result {
 	fill = nil
 
 	// Then usable emails in ascending order (see emailsInOrder).
-	holders := func(e int32) []int32 { return hList[hOff[e]:hOff[e+1]] }
-	emailsInOrder(parent, ext, emails, holders, union, func(es []int32) { sortByKey(r.ids, es) }, func(e int32) {
-		res.flags[e] |= flagShared
-		res.stats.ConflictsSkipped++
-	})
+	res.emailsInOrder(parent, ext, emails, func(e int32) []int32 { return hList[hOff[e]:hOff[e+1]] }, union)
 	hOff, hList, emails, r.holders = nil, nil, nil, nil
 
 	// Number the persons; parent becomes record → person.
@@ -527,8 +523,8 @@ func (r *Resolver) Resolve() *Result {
 // emailsInOrder applies rule 3's emails to parent and ext (the records'
 // persons after the external ids, and per root its external id): in
 // ascending order, an email whose holders belong, at that point, to persons
-// with two or more external ids links nothing (shared is called with it);
-// otherwise its holders become one person.
+// with two or more external ids links nothing (it is flagged shared and
+// counted); otherwise its holders become one person.
 //
 // The order only matters within the records the emails connect into a
 // group holding two or more external ids. Elsewhere no email can ever be
@@ -540,7 +536,7 @@ func (r *Resolver) Resolve() *Result {
 // rest (no email reaches from one group into another). Sorting every email
 // by its text, millions of them, was a third of the clustering; files
 // without shared mailboxes now sort none.
-func emailsInOrder(parent, ext, emails []int32, holders func(int32) []int32, union func(a, b int32) int32, sort func([]int32), shared func(int32)) {
+func (res *Result) emailsInOrder(parent, ext, emails []int32, holders func(int32) []int32, union func(a, b int32) int32) {
 	n := len(parent)
 	group := hugepage.Make[int32](n, n)
 	copy(group, parent)
@@ -595,7 +591,7 @@ func emailsInOrder(parent, ext, emails []int32, holders func(int32) []int32, uni
 			ordered = append(ordered, e)
 		}
 	}
-	sort(ordered)
+	sortByKey(res.ids, ordered)
 	for _, e := range ordered {
 		hs := holders(e)
 		x := int32(-1)
@@ -610,7 +606,8 @@ func emailsInOrder(parent, ext, emails []int32, holders func(int32) []int32, uni
 			}
 		}
 		if isShared {
-			shared(e)
+			res.flags[e] |= flagShared
+			res.stats.ConflictsSkipped++
 			continue
 		}
 		for _, h := range hs[1:] {
