@@ -95,9 +95,16 @@ func s3Inputs(ctx context.Context, pattern string) ([]input, error) {
 	return ins, nil
 }
 
+// open returns the input to be read once, front to back (a local file's
+// pages are let go from the page cache behind the reading: see
+// store.OpenOnce).
 func (in input) open(ctx context.Context) (io.ReadCloser, error) {
 	if in.s3 == nil {
-		return os.Open(in.name)
+		f, err := store.OpenOnce(in.name)
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
 	}
 	return in.s3.Open(ctx, in.key)
 }

@@ -79,6 +79,9 @@ func (b *bench) changes10M() error {
 			os.Setenv("ETL_BENCH_NO_CHANGES", "1")
 			defer os.Unsetenv("ETL_BENCH_NO_CHANGES")
 		}
+		if err := warm(data); err != nil {
+			return proc{}, changesRun{}, err
+		}
 		p, err := b.run(b.etlBin, "run", pipeline, "--run-date", date, "--log-level", "warn")
 		if noChanges {
 			b.commands[len(b.commands)-1] = "ETL_BENCH_NO_CHANGES=1 " + b.commands[len(b.commands)-1]

@@ -20,3 +20,9 @@ func dropWritten(f *os.File, off, n int64) {
 	_ = unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
 	_ = unix.Fadvise(fd, off, n, unix.FADV_DONTNEED)
 }
+
+// dropRead lets the kernel drop a file's bytes [off, off+n), read already,
+// from the page cache (only a hint).
+func dropRead(f *os.File, off, n int64) {
+	_ = unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
+}
