@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -760,14 +759,4 @@ func opt(b *array.StringBuilder, v string) {
 		return
 	}
 	b.Append(v)
-}
-
-// cpuTime is the process's CPU time so far (user and system), for the
-// tables' phase's debug log; 0 where the system does not say.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
