@@ -100,11 +100,7 @@ func s3Inputs(ctx context.Context, pattern string) ([]input, error) {
 // store.OpenOnce).
 func (in input) open(ctx context.Context) (io.ReadCloser, error) {
 	if in.s3 == nil {
-		f, err := store.OpenOnce(in.name)
-		if err != nil {
-			return nil, err
-		}
-		return f, nil
+		return store.OpenOnce(in.name)
 	}
 	return in.s3.Open(ctx, in.key)
 }

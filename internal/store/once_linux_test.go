@@ -38,7 +38,7 @@ func resident(t *testing.T, name string, n int) int {
 // TestOpenOnceDropsWhatItRead: the pages read are let go (those of the
 // first two steps at least), where a plain read keeps them.
 func TestOpenOnceDropsWhatItRead(t *testing.T) {
-	name, _ := onceFile(t)
+	name, _ := syncedFile(t)
 	if _, err := os.ReadFile(name); err != nil {
 		t.Fatal(err)
 	}

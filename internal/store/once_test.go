@@ -8,28 +8,17 @@ import (
 	"testing"
 )
 
-// onceFile writes a file of a little over three drop steps, synced (the
-// kernel drops only pages that are on disk), and returns its path and bytes.
-func onceFile(t *testing.T) (string, []byte) {
+// syncedFile writes a file of a little over three drop steps, synced (the
+// kernel drops only pages that are on disk: a Local object's Close syncs),
+// and returns its path and bytes.
+func syncedFile(t *testing.T) (string, []byte) {
 	want := make([]byte, 3*dropStep+12345)
 	for i := range want {
 		want[i] = byte(i * 7)
 	}
-	name := filepath.Join(t.TempDir(), "export.jsonl")
-	f, err := os.Create(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(want); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return name, want
+	l := Local{Root: t.TempDir()}
+	put(t, l, "export.jsonl", want)
+	return l.path("export.jsonl"), want
 }
 
 // readOnce reads name through OpenOnce in reads of an odd size.
@@ -54,7 +43,7 @@ func readOnce(t *testing.T, name string) []byte {
 }
 
 func TestOpenOnceReadsEveryByte(t *testing.T) {
-	name, want := onceFile(t)
+	name, want := syncedFile(t)
 	if got := readOnce(t, name); !bytes.Equal(got, want) {
 		t.Fatalf("read %d bytes, want the file's %d", len(got), len(want))
 	}

@@ -16,13 +16,12 @@ func startWriteback(f *os.File, off, n int64) {
 // dropWritten waits until a file's bytes [off, off+n) are on disk and lets
 // the kernel drop them from the page cache (only a hint, as above).
 func dropWritten(f *os.File, off, n int64) {
-	fd := int(f.Fd())
-	_ = unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
-	_ = unix.Fadvise(fd, off, n, unix.FADV_DONTNEED)
+	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+	dropCached(f, off, n)
 }
 
-// dropRead lets the kernel drop a file's bytes [off, off+n), read already,
-// from the page cache (only a hint).
-func dropRead(f *os.File, off, n int64) {
+// dropCached lets the kernel drop a file's bytes [off, off+n) from the page
+// cache (only a hint; pages not yet on disk stay).
+func dropCached(f *os.File, off, n int64) {
 	_ = unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
 }
